@@ -1,0 +1,46 @@
+#pragma once
+// capture/: reads packets from files (pcap, pcapng, gzip or zstd compressed), standard input or
+// memory, as one capture in time order. Bad input becomes an InputError, never a crash.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/stats.hpp"
+#include "core/types.hpp"
+
+namespace rstscope {
+
+struct CaptureOptions {
+  std::string filter;                   // tcpdump/BPF expression, empty for none
+  size_t read_buffer_bytes = 8u << 20;  // stdio buffer handed to libpcap
+};
+
+class CaptureSet {
+ public:
+  explicit CaptureSet(CaptureOptions options = {});
+  ~CaptureSet();
+  CaptureSet(const CaptureSet&) = delete;
+  CaptureSet& operator=(const CaptureSet&) = delete;
+
+  // Adds a file, "-" for standard input, or a directory (its capture files, by name).
+  // Failures are recorded in stats().capture.errors; returns false if nothing could be opened.
+  bool add_path(const std::string& path);
+  // Adds a capture held in memory (tests, generators). `name` appears in errors.
+  bool add_memory(std::string name, std::vector<uint8_t> bytes);
+
+  // The next packet in time order across all inputs (a k-way merge, as mergecap does).
+  // `packet.data` stays valid until the next call. Returns false when every input is done.
+  bool next(Packet& packet);
+
+  const CaptureStats& stats() const;
+
+  // Checks a BPF expression for `link_type`; returns an empty string if it compiles, else why not.
+  static std::string check_filter(const std::string& expression, uint32_t link_type = 1);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rstscope

@@ -1,0 +1,264 @@
+// `rstscope analyze`: explains every reset in one or more capture files.
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "capture/capture.hpp"
+#include "cli/commands.hpp"
+#include "diagnose/pipeline.hpp"
+#include "report/report.hpp"
+
+namespace rstscope::cli {
+namespace {
+
+struct AnalyzeArguments {
+  std::vector<std::string> captures;
+  std::string format = "text";
+  std::string filter;
+  std::vector<std::string> fail_on;
+  std::string color = "auto";
+  std::string output;
+  bool force = false;
+  double idle_timeout_seconds = 300;
+  double horizon_seconds = 3;
+  uint64_t max_connections = 1u << 20;
+  uint64_t rst_flood_min = 0, syn_flood_min = 0, backscatter_min = 0, port_scan_min = 0,
+           blind_reset_min = 0;
+  double pattern_window_seconds = 0;
+  bool no_progress = false;
+};
+
+int64_t seconds_to_ns(double seconds) { return static_cast<int64_t>(std::llround(seconds * 1e9)); }
+
+// Forwards to the reporter and remembers whether a --fail-on cause or pattern was seen.
+class FailOnSink final : public FindingSink {
+ public:
+  FailOnSink(Reporter& reporter, std::set<Cause> causes, std::set<std::string> patterns)
+      : reporter_(reporter), causes_(std::move(causes)), patterns_(std::move(patterns)) {}
+
+  void reset(const Finding& finding) override {
+    if (causes_.count(finding.cause) != 0) matched_ = true;
+    reporter_.reset(finding);
+  }
+  void connection(const ConnectionSummary& summary) override { reporter_.connection(summary); }
+  void pattern(const PatternFinding& pattern) override {
+    if (patterns_.count(pattern.type) != 0) matched_ = true;
+    reporter_.pattern(pattern);
+  }
+  bool matched() const { return matched_; }
+
+ private:
+  Reporter& reporter_;
+  std::set<Cause> causes_;
+  std::set<std::string> patterns_;
+  bool matched_ = false;
+};
+
+// One status line on stderr, rewritten in place no more than four times a second.
+class ProgressLine {
+ public:
+  explicit ProgressLine(bool enabled) : enabled_(enabled) {}
+
+  void update(const RunStats& so_far) {
+    if (!enabled_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (shown_ && now - last_ < std::chrono::milliseconds(250)) return;
+    last_ = now;
+    shown_ = true;
+    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    const double rate = elapsed > 0 ? static_cast<double>(so_far.capture.packets) / elapsed : 0;
+    std::fprintf(stderr, "\r%s\x1b[K",
+                 fmt::format("{} packets, {:.1f} MB, {:.0f} packets/s, {} resets",
+                             so_far.capture.packets,
+                             static_cast<double>(so_far.capture.bytes) / 1e6, rate,
+                             so_far.track.resets)
+                     .c_str());
+    std::fflush(stderr);
+  }
+
+  void clear() {
+    if (!shown_) return;
+    std::fputs("\r\x1b[K", stderr);
+    std::fflush(stderr);
+    shown_ = false;
+  }
+
+ private:
+  bool enabled_;
+  bool shown_ = false;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_{};
+};
+
+void print_error(const std::string& message) {
+  std::fprintf(stderr, "rstscope: error: %s\n", message.c_str());
+}
+
+int run_analyze(const AnalyzeArguments& arguments) {
+  // Validate --fail-on before any work: a typo must not pass silently as "nothing found".
+  std::set<Cause> fail_causes;
+  std::set<std::string> fail_patterns;
+  for (const std::string& name : arguments.fail_on) {
+    if (name.empty()) continue;
+    if (const auto cause = cause_from_string(name)) {
+      fail_causes.insert(*cause);
+    } else if (is_pattern_type(name)) {
+      fail_patterns.insert(name);
+    } else {
+      std::string known;
+      for (int index = 0; index < cause_count; ++index) {
+        known += fmt::format("{}{}", known.empty() ? "" : ", ", to_string(static_cast<Cause>(index)));
+      }
+      for (const auto type : pattern_types()) known += fmt::format(", {}", type);
+      print_error(fmt::format("--fail-on: unknown cause or pattern '{}' (known: {})",
+                              printable(name), known));
+      return 2;
+    }
+  }
+
+  ReportOptions report_options;
+  report_options.format = arguments.format == "json"  ? Format::json
+                          : arguments.format == "csv" ? Format::csv
+                                                      : Format::text;
+  std::FILE* output = stdout;
+  if (!arguments.output.empty() && arguments.output != "-") {
+    // "x" (C11) refuses an existing file, so a report never silently replaces the user's data.
+    output = std::fopen(arguments.output.c_str(), arguments.force ? "w" : "wx");
+    if (output == nullptr) {
+      if (errno == EEXIST) {
+        print_error(fmt::format("{} already exists; add --force to overwrite it",
+                                printable(arguments.output)));
+      } else {
+        print_error(fmt::format("cannot write {}: {}", printable(arguments.output),
+                                std::strerror(errno)));
+      }
+      return 2;
+    }
+  }
+  const bool output_is_terminal = isatty(fileno(output)) != 0;
+  report_options.color = arguments.color == "always" ||
+                         (arguments.color == "auto" && output_is_terminal &&
+                          std::getenv("NO_COLOR") == nullptr);
+  report_options.out = output;
+
+  CaptureOptions capture_options;
+  capture_options.filter = arguments.filter;
+  CaptureSet capture(capture_options);
+  for (const std::string& path : arguments.captures) capture.add_path(path);
+
+  AnalyzerOptions analyzer_options;
+  analyzer_options.idle_timeout_ns = seconds_to_ns(arguments.idle_timeout_seconds);
+  analyzer_options.horizon_ns = seconds_to_ns(arguments.horizon_seconds);
+  analyzer_options.max_connections = arguments.max_connections;
+  PatternThresholds& thresholds = analyzer_options.thresholds;
+  if (arguments.rst_flood_min != 0) thresholds.rst_flood_min = arguments.rst_flood_min;
+  if (arguments.syn_flood_min != 0) thresholds.syn_flood_min = arguments.syn_flood_min;
+  if (arguments.backscatter_min != 0) thresholds.backscatter_min = arguments.backscatter_min;
+  if (arguments.port_scan_min != 0) thresholds.port_scan_min = arguments.port_scan_min;
+  if (arguments.blind_reset_min != 0) thresholds.blind_reset_min = arguments.blind_reset_min;
+  if (arguments.pattern_window_seconds > 0) {
+    thresholds.window_ns = seconds_to_ns(arguments.pattern_window_seconds);
+  }
+
+  auto reporter = make_reporter(report_options);
+  FailOnSink sink(*reporter, fail_causes, fail_patterns);
+  ProgressLine progress(!arguments.no_progress && isatty(STDERR_FILENO) != 0);
+  const RunStats stats = analyze_capture(capture, analyzer_options, sink,
+                                         [&](const RunStats& so_far) { progress.update(so_far); });
+  progress.clear();
+  reporter->finish(stats);
+
+  bool input_failed = stats.capture.inputs_failed != 0;
+  for (const InputError& error : stats.capture.errors) {
+    // Also on stderr, so the error is seen when stdout goes to a file or a pipe.
+    std::string where = error.offset != 0 ? fmt::format(" (at byte {})", error.offset) : "";
+    std::fprintf(stderr, "rstscope: %s: %s: %s%s\n", error.fatal ? "error" : "warning",
+                 printable(error.file).c_str(), printable(error.message).c_str(), where.c_str());
+    if (error.fatal) input_failed = true;
+  }
+
+  bool write_failed = std::fflush(output) != 0 || std::ferror(output) != 0;
+  if (output != stdout && std::fclose(output) != 0) write_failed = true;
+  if (write_failed) {
+    print_error(fmt::format("writing the report failed: {}", std::strerror(errno)));
+    return 2;
+  }
+  if (input_failed) return 2;
+  return sink.matched() ? 1 : 0;
+}
+
+}  // namespace
+
+void add_analyze_command(CLI::App& app, int& exit_code) {
+  auto arguments = std::make_shared<AnalyzeArguments>();
+  CLI::App* command = app.add_subcommand("analyze", "Explain every TCP reset in capture files");
+  command->add_option("capture", arguments->captures,
+                      "Capture file (pcap, pcapng, .gz, .zst), a directory of them, or - for "
+                      "standard input")
+      ->required();
+  command->add_option("--format", arguments->format, "Report format")
+      ->check(CLI::IsMember({"text", "json", "csv"}))
+      ->capture_default_str();
+  command->add_option("--filter", arguments->filter, "Only read packets matching this BPF filter");
+  command->add_option("--fail-on", arguments->fail_on,
+                      "Exit with status 1 when a reset of one of these causes (or a pattern of "
+                      "these types) is found; comma-separated")
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  command->add_option("--color", arguments->color, "Colour the text report")
+      ->check(CLI::IsMember({"auto", "always", "never"}))
+      ->capture_default_str();
+  command->add_option("-o,--output", arguments->output, "Write the report to FILE");
+  command->add_flag("--force", arguments->force, "Let -o overwrite an existing file");
+  command->add_option("--idle-timeout", arguments->idle_timeout_seconds,
+                      "Forget connections silent this many seconds")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command->add_option("--horizon", arguments->horizon_seconds,
+                      "Seconds of capture a reset waits for what follows it before judgement")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  command->add_option("--max-connections", arguments->max_connections,
+                      "Memory cap: connections tracked at once")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command->add_option("--rst-flood-min", arguments->rst_flood_min,
+                      "RSTs toward one host within the window that make a flood")
+      ->check(CLI::PositiveNumber);
+  command->add_option("--syn-flood-min", arguments->syn_flood_min,
+                      "Half-open connections on one service that make a SYN flood")
+      ->check(CLI::PositiveNumber);
+  command->add_option("--backscatter-min", arguments->backscatter_min,
+                      "Unsolicited SYN/ACKs or RSTs toward one address that make backscatter")
+      ->check(CLI::PositiveNumber);
+  command->add_option("--port-scan-min", arguments->port_scan_min,
+                      "Refused ports or hosts from one source that make a scan")
+      ->check(CLI::PositiveNumber);
+  command->add_option("--blind-reset-min", arguments->blind_reset_min,
+                      "RSTs stepping through one connection's window that make a blind attack")
+      ->check(CLI::PositiveNumber);
+  command->add_option("--pattern-window", arguments->pattern_window_seconds,
+                      "Seconds over which the pattern counts are taken")
+      ->check(CLI::PositiveNumber);
+  command->add_flag("--no-progress", arguments->no_progress, "No progress line on stderr");
+  command->callback([arguments, &exit_code] {
+    try {
+      exit_code = run_analyze(*arguments);
+    } catch (const std::exception& error) {
+      print_error(error.what());
+      exit_code = 2;
+    }
+  });
+}
+
+}  // namespace rstscope::cli

@@ -1,0 +1,91 @@
+#pragma once
+// The plain records that flow from capture/ to decode/ to track/. No heap, no virtuals.
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+namespace rstscope {
+
+// An IPv4 or IPv6 address. IPv4 uses the first four bytes; the rest stay zero.
+struct Address {
+  std::array<uint8_t, 16> bytes{};
+  uint8_t family = 0;  // 4 or 6; 0 when unset
+
+  static Address v4(uint32_t host_order);
+  static Address v4(const uint8_t* network_order);
+  static Address v6(const uint8_t* network_order);
+  bool is_v6() const { return family == 6; }
+  std::string to_string() const;
+  friend bool operator==(const Address& a, const Address& b) {
+    return a.family == b.family && a.bytes == b.bytes;
+  }
+  friend bool operator<(const Address& a, const Address& b) {
+    return a.family != b.family ? a.family < b.family : a.bytes < b.bytes;
+  }
+};
+
+// One captured frame, as the capture layer hands it over. `data` is only valid during the call.
+struct Packet {
+  int64_t ts_ns = 0;        // capture time, nanoseconds since the epoch
+  uint32_t link_type = 0;   // LINKTYPE_* value
+  const uint8_t* data = nullptr;
+  uint32_t caplen = 0;      // bytes captured
+  uint32_t origlen = 0;     // bytes on the wire
+  uint64_t frame = 0;       // 1-based frame number across all inputs, as tshark counts
+};
+
+namespace tcp_flag {
+inline constexpr uint8_t fin = 0x01;
+inline constexpr uint8_t syn = 0x02;
+inline constexpr uint8_t rst = 0x04;
+inline constexpr uint8_t psh = 0x08;
+inline constexpr uint8_t ack = 0x10;
+inline constexpr uint8_t urg = 0x20;
+inline constexpr uint8_t ece = 0x40;
+inline constexpr uint8_t cwr = 0x80;
+}  // namespace tcp_flag
+
+// One decoded TCP segment. Small and flat; `payload` is only valid during the call.
+struct Segment {
+  int64_t ts_ns = 0;
+  uint64_t frame = 0;
+  Address src, dst;
+  uint16_t sport = 0, dport = 0;
+  uint32_t seq = 0, ack = 0;
+  uint8_t flags = 0;
+  uint8_t reserved = 0;       // the 4 reserved bits of the data-offset byte (AE is bit 0)
+  uint16_t window = 0;        // raw, unscaled
+  uint32_t payload_len = 0;   // TCP payload bytes according to the IP length
+  uint32_t payload_captured = 0;  // of those, bytes present in the capture
+  const uint8_t* payload = nullptr;
+
+  // Options.
+  uint16_t mss = 0;           // 0 when absent
+  uint8_t window_scale = 0xff;  // 0xff when absent
+  bool sack_permitted = false;
+  uint8_t sack_count = 0;     // SACK blocks present (at most 4 kept)
+  std::array<uint32_t, 4> sack_left{}, sack_right{};
+  bool has_timestamp = false;
+  uint32_t tsval = 0, tsecr = 0;
+  bool has_md5_or_ao = false;  // TCP-MD5 (19) or TCP-AO (29)
+  bool has_mptcp_reset = false;  // MPTCP MP_TCPRST option (RFC 8684)
+  uint8_t mptcp_reset_reason = 0;
+
+  // IP layer (innermost header that carried the TCP segment).
+  uint8_t ttl = 0;            // TTL or hop limit
+  uint16_t ip_id = 0;         // IPv4 identification; 0 for IPv6
+  bool df = false;
+  uint8_t tunnel_depth = 0;   // encapsulations peeled off before this TCP header
+
+  bool has(uint8_t flag) const { return (flags & flag) != 0; }
+  // Sequence space the segment occupies: payload plus one for SYN and one for FIN.
+  uint32_t seq_len() const {
+    return payload_len + (has(tcp_flag::syn) ? 1u : 0u) + (has(tcp_flag::fin) ? 1u : 0u);
+  }
+};
+
+// Flags as tshark prints them in its info column, e.g. "RST, ACK".
+std::string flags_to_string(uint8_t flags);
+
+}  // namespace rstscope

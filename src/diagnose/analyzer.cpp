@@ -1,0 +1,223 @@
+#include "diagnose/analyzer.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "diagnose/patterns.hpp"
+#include "diagnose/rule.hpp"
+#include "track/tracker.hpp"
+
+namespace rstscope {
+namespace {
+
+std::string seq_sentence(const ResetContext& context) {
+  switch (context.seq_check) {
+    case SeqCheck::exact:
+      return context.expected_seq == 0 && context.rst.seq != context.expected_seq
+                 ? fmt::format("seq check: exact (ack {} acknowledges the SYN)", context.rst.ack)
+                 : fmt::format("seq check: exact ({} is what the receiver expects)", context.rst.seq);
+    case SeqCheck::in_window:
+      return fmt::format("seq check: in the window but not exact ({} vs expected {}, {:+d})", context.rst.seq,
+                         context.expected_seq, static_cast<int32_t>(context.rst.seq - context.expected_seq));
+    case SeqCheck::out_of_window:
+      return fmt::format("seq check: out of window ({} vs expected {})", context.rst.seq, context.expected_seq);
+    case SeqCheck::unknown:
+      return "seq check: unknown (the capture shows neither side's sequence before the RST)";
+  }
+  return {};
+}
+
+uint64_t side_key(uint64_t connection_id, bool from_originator) {
+  return connection_id << 1 | (from_originator ? 1u : 0u);
+}
+
+}  // namespace
+
+struct Analyzer::Impl {
+  struct FirstReset {
+    uint64_t frame;
+    Cause cause;
+    Confidence confidence;
+    Sender sender;
+  };
+
+  Impl(const AnalyzerOptions& options_in, FindingSink& sink_in)
+      : options(options_in),
+        sink(sink_in),
+        patterns(options_in.thresholds),
+        tracker(
+            TrackerOptions{options_in.idle_timeout_ns, std::max<int64_t>(120'000'000'000, options_in.horizon_ns),
+                           options_in.horizon_ns, options_in.max_connections},
+            [this](ResetContext& context) { judge(context); },
+            [this](const Connection& connection) { ended(connection); }) {}
+
+  void judge(ResetContext& context) {
+    const Facts facts(context, tracker.observations());
+    std::vector<Verdict> matches;
+    for (Rule rule : rules()) {
+      if (auto verdict = rule(facts)) matches.push_back(std::move(*verdict));
+    }
+    // The strongest verdict wins; list order breaks ties.
+    std::stable_sort(matches.begin(), matches.end(),
+                     [](const Verdict& a, const Verdict& b) { return a.confidence > b.confidence; });
+
+    Finding finding;
+    const Segment& rst = context.rst;
+    finding.frame = rst.frame;
+    finding.ts_ns = rst.ts_ns;
+    finding.src = rst.src;
+    finding.dst = rst.dst;
+    finding.sport = rst.sport;
+    finding.dport = rst.dport;
+    finding.seq = rst.seq;
+    finding.ack = rst.ack;
+    finding.flags = rst.flags;
+    finding.ttl = rst.ttl;
+    finding.payload_len = rst.payload_len;
+    finding.seq_check = context.seq_check;
+    finding.from_originator = context.from_originator;
+    finding.connection_id = context.connection.id;
+    finding.history = context.connection.history.str() + (context.from_originator ? "R" : "r");
+    finding.frames.push_back(rst.frame);
+
+    auto first = firsts.find(side_key(context.connection.id, context.from_originator));
+    const bool duplicate = context.earlier_resets > 0 && first != firsts.end();
+    if (duplicate && (matches.empty() || matches.front().cause != Cause::forged)) {
+      const FirstReset& earlier = first->second;
+      finding.cause = earlier.cause;
+      finding.confidence = earlier.confidence;
+      finding.sender = earlier.sender;
+      finding.duplicate_of = earlier.frame;
+      finding.evidence.push_back(fmt::format("repeats the RST in frame {} from the same side", earlier.frame));
+      if (rst.seq != context.expected_seq && context.seq_check != SeqCheck::exact) {
+        finding.evidence.push_back(seq_sentence(context));
+      }
+      finding.explanation = fmt::format("another RST of the same reset (first in frame {})", earlier.frame);
+      for (const Verdict& verdict : matches) {
+        if (verdict.cause != finding.cause) add_alternative(finding, verdict.cause);
+      }
+      ++diagnose_stats.duplicates;
+    } else if (!matches.empty()) {
+      Verdict& verdict = matches.front();
+      finding.cause = verdict.cause;
+      finding.confidence = verdict.confidence;
+      finding.sender = verdict.sender;
+      finding.explanation = std::move(verdict.explanation);
+      finding.injector = std::move(verdict.injector);
+      finding.evidence = std::move(verdict.evidence);
+      finding.frames.insert(finding.frames.end(), verdict.frames.begin(), verdict.frames.end());
+      for (Cause alternative : verdict.alternatives) add_alternative(finding, alternative);
+      for (size_t i = 1; i < matches.size(); ++i) add_alternative(finding, matches[i].cause);
+      finding.evidence.push_back(seq_sentence(context));
+      if (facts.ttl_known && finding.cause != Cause::middlebox && finding.cause != Cause::forged &&
+          finding.cause != Cause::idle_timeout && finding.cause != Cause::refused &&
+          finding.cause != Cause::refused_wrong_address) {
+        finding.evidence.push_back(facts.fingerprint_sentence);
+      }
+      if (duplicate) finding.duplicate_of = first->second.frame;
+    } else {
+      finding.cause = Cause::unexplained;
+      finding.confidence = Confidence::low;
+      explain_missing(context, facts, finding);
+    }
+    std::sort(finding.frames.begin(), finding.frames.end());
+    finding.frames.erase(std::unique(finding.frames.begin(), finding.frames.end()), finding.frames.end());
+    finding.frames.erase(std::remove(finding.frames.begin(), finding.frames.end(), 0u), finding.frames.end());
+    if (first == firsts.end()) {
+      firsts.emplace(side_key(context.connection.id, context.from_originator),
+                     FirstReset{finding.frame, finding.cause, finding.confidence, finding.sender});
+    }
+    ++diagnose_stats.by_cause[static_cast<size_t>(finding.cause)];
+    causes[context.connection.id].push_back(finding.cause);
+    patterns.reset(context, finding);
+    sink.reset(finding);
+  }
+
+  static void add_alternative(Finding& finding, Cause cause) {
+    if (cause == finding.cause) return;
+    if (std::find(finding.alternatives.begin(), finding.alternatives.end(), cause) != finding.alternatives.end()) return;
+    finding.alternatives.push_back(cause);
+  }
+
+  static void explain_missing(const ResetContext& context, const Facts& facts, Finding& finding) {
+    if (context.connection_new) {
+      finding.evidence.push_back("no other packet of this connection appears in the capture before the RST");
+      finding.evidence.push_back(
+          "a lone RST is often backscatter: the answer to a packet someone sent with a spoofed source");
+      finding.explanation = "a RST for a connection the capture never showed";
+    } else if (context.seq_check == SeqCheck::unknown) {
+      finding.evidence.push_back("the capture shows too little of the connection to check the RST's seq");
+      finding.explanation = "too little of the connection was captured to say why it was reset";
+    } else {
+      finding.evidence.push_back(seq_sentence(context));
+      if (facts.ttl_known) finding.evidence.push_back(facts.fingerprint_sentence);
+      finding.evidence.push_back(
+          "it answers no segment in a way a known cause does, and nothing after it tells more");
+      finding.explanation = "the reset fits none of the known signatures";
+    }
+  }
+
+  void ended(const Connection& connection) {
+    patterns.connection_ended(connection);
+    if (connection.resets == 0) return;
+    ConnectionSummary summary;
+    summary.connection_id = connection.id;
+    summary.originator = connection.originator.address;
+    summary.originator_port = connection.originator.port;
+    summary.responder = connection.responder.address;
+    summary.responder_port = connection.responder.port;
+    summary.first_ns = connection.first_ts;
+    summary.last_ns = connection.last_ts;
+    summary.first_frame = connection.first_frame;
+    summary.packets = connection.packets;
+    summary.originator_bytes = connection.originator.bytes;
+    summary.responder_bytes = connection.responder.bytes;
+    summary.history = connection.history.str();
+    summary.resets = connection.resets;
+    summary.handshake_seen = connection.handshake_seen;
+    const bool by_originator = connection.originator.resets > 0;
+    const bool by_responder = connection.responder.resets > 0;
+    summary.state = by_originator && by_responder ? "reset by both sides"
+                    : by_originator               ? "reset by the originator"
+                                                  : "reset by the responder";
+    if (!connection.originator_known) summary.state += " (roles guessed: the handshake was not captured)";
+    auto entry = causes.find(connection.id);
+    if (entry != causes.end()) {
+      summary.causes = std::move(entry->second);
+      causes.erase(entry);
+    }
+    firsts.erase(side_key(connection.id, true));
+    firsts.erase(side_key(connection.id, false));
+    sink.connection(summary);
+  }
+
+  AnalyzerOptions options;
+  FindingSink& sink;
+  Patterns patterns;
+  Tracker tracker;
+  DiagnoseStats diagnose_stats;
+  std::unordered_map<uint64_t, FirstReset> firsts;
+  std::unordered_map<uint64_t, std::vector<Cause>> causes;
+};
+
+Analyzer::Analyzer(const AnalyzerOptions& options, FindingSink& sink) : impl_(std::make_unique<Impl>(options, sink)) {}
+Analyzer::~Analyzer() = default;
+
+void Analyzer::add(const Segment& segment) { impl_->tracker.add(segment); }
+void Analyzer::advance(int64_t now_ns) { impl_->tracker.advance(now_ns); }
+
+void Analyzer::finish() {
+  impl_->tracker.finish();
+  for (const PatternFinding& pattern : impl_->patterns.finish()) {
+    ++impl_->diagnose_stats.patterns;
+    impl_->sink.pattern(pattern);
+  }
+}
+
+const TrackStats& Analyzer::track_stats() const { return impl_->tracker.stats(); }
+const DiagnoseStats& Analyzer::diagnose_stats() const { return impl_->diagnose_stats; }
+
+}  // namespace rstscope

@@ -1,0 +1,83 @@
+#include <fmt/format.h>
+
+#include "core/seq.hpp"
+#include "diagnose/rule.hpp"
+
+namespace rstscope {
+
+// abort and abort_unread_data (article 3.2, RFC 9293 §3.10.5).
+// Signature: a synchronized endpoint sends <SEQ=SND.NXT><CTL=RST> (Linux adds ACK=RCV.NXT)
+// without having exchanged FINs: the application aborted (SO_LINGER 0, killed, ss -K: Linux
+// reason TCP_STATE), or closed while received data was unread (TCP_ABORT_ON_CLOSE). The wire
+// cannot always tell the two apart; the unread-data form shows the peer's data as the last thing
+// the sender received, not yet acknowledged when the RST left.
+std::optional<Verdict> rule_abort(const Facts& facts) {
+  const ResetContext& context = facts.context;
+  const Endpoint& sender = facts.sender;
+  const Endpoint& receiver = facts.receiver;
+  if (!facts.sender_spoke || context.seq_check == SeqCheck::out_of_window) return std::nullopt;
+  Verdict verdict;
+  verdict.cause = Cause::abort;
+  verdict.confidence = Confidence::medium;
+
+  // The originator gave up before the handshake finished.
+  if (!context.connection.synack_seen && context.from_originator && sender.syn_seen) {
+    verdict.frames = {sender.syn_frame};
+    verdict.evidence.push_back(fmt::format("the originator's SYN in frame {} had no SYN/ACK yet", sender.syn_frame));
+    verdict.explanation = fmt::format("{} gave up connecting before {} answered", facts.rst.src.to_string(),
+                                      facts.rst.dst.to_string());
+    return verdict;
+  }
+  if (!facts.synchronized && !facts.answers_synack) return std::nullopt;
+  if (facts.answers_synack && !facts.rst_has_ack) return std::nullopt;  // half_open's bare form
+
+  if (context.seq_check == SeqCheck::exact) {
+    verdict.evidence.push_back(fmt::format("seq = the sender's next seq {}: the sender's own stack made it",
+                                           facts.rst.seq));
+  }
+  if (facts.rst_has_ack) {
+    verdict.evidence.push_back(fmt::format("RST/ACK acknowledging {}: the form an application abort takes",
+                                           facts.rst.ack));
+  }
+  if (sender.stalled_retransmissions >= 3) {
+    verdict.confidence = Confidence::high;
+    verdict.evidence.push_back(fmt::format(
+        "the sender had retransmitted {} times without the peer's ack moving: it gave up on the peer",
+        sender.stalled_retransmissions));
+    verdict.explanation = fmt::format("{} gave up after its retransmissions went unacknowledged",
+                                      facts.rst.src.to_string());
+    verdict.alternatives.push_back(Cause::buffer_overflow);
+    return verdict;
+  }
+  if (receiver.fin_seen && !sender.fin_seen) {
+    verdict.frames.push_back(receiver.fin_frame);
+    verdict.evidence.push_back(fmt::format("answers the peer's FIN in frame {} with a RST instead of its own FIN",
+                                           receiver.fin_frame));
+  } else if (sender.fin_seen) {
+    verdict.frames.push_back(sender.fin_frame);
+    verdict.evidence.push_back(fmt::format("the sender's own FIN in frame {} came first: an abortive close",
+                                           sender.fin_frame));
+  } else {
+    verdict.evidence.push_back("no FIN from the sender before: the connection was aborted, not closed");
+  }
+  const bool unread = receiver.data_seen && receiver.last_data_ts >= sender.last_data_ts &&
+                      !sender.fin_seen && !receiver.fin_seen && sender.ack_known &&
+                      seq_lt(sender.max_ack, receiver.next_seq);
+  if (unread) {
+    verdict.cause = Cause::abort_unread_data;
+    verdict.frames.push_back(receiver.last_data_frame);
+    verdict.evidence.push_back(fmt::format(
+        "the peer's data in frame {} was the last thing the sender received, and it had not acknowledged it",
+        receiver.last_data_frame));
+    verdict.alternatives.push_back(Cause::abort);
+    verdict.explanation = fmt::format("{} closed the connection while {}'s data was still unread",
+                                      facts.rst.src.to_string(), facts.rst.dst.to_string());
+    return verdict;
+  }
+  verdict.alternatives.push_back(Cause::abort_unread_data);
+  if (context.seq_check == SeqCheck::exact && facts.rst_has_ack) verdict.confidence = Confidence::medium;
+  verdict.explanation = fmt::format("the application on {} aborted the connection", facts.rst.src.to_string());
+  return verdict;
+}
+
+}  // namespace rstscope

@@ -1,0 +1,267 @@
+// JSON Lines: one object per line, written the moment its verdict is known.
+#include <cmath>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "report/report.hpp"
+
+namespace rstscope {
+namespace {
+
+// Builds one JSON object in a string; keys are trusted literals, values are escaped.
+class JsonObject {
+ public:
+  JsonObject& key(std::string_view name) {
+    text_ += first_ ? "{" : ",";
+    first_ = false;
+    text_ += '"';
+    text_ += name;
+    text_ += "\":";
+    return *this;
+  }
+  JsonObject& string(std::string_view name, std::string_view value) {
+    key(name);
+    text_ += json_quote(value);
+    return *this;
+  }
+  JsonObject& number(std::string_view name, uint64_t value) {
+    key(name);
+    text_ += fmt::format("{}", value);
+    return *this;
+  }
+  JsonObject& number(std::string_view name, int64_t value) {
+    key(name);
+    text_ += fmt::format("{}", value);
+    return *this;
+  }
+  JsonObject& real(std::string_view name, double value) {
+    key(name);
+    // JSON has no NaN or infinity.
+    text_ += std::isfinite(value) ? fmt::format("{}", value) : std::string("null");
+    return *this;
+  }
+  // A timestamp as a plain number of seconds, exact to the nanosecond in the text.
+  JsonObject& seconds(std::string_view name, int64_t ts_ns) {
+    key(name);
+    text_ += format_epoch_seconds(ts_ns);
+    return *this;
+  }
+  JsonObject& boolean(std::string_view name, bool value) {
+    key(name);
+    text_ += value ? "true" : "false";
+    return *this;
+  }
+  JsonObject& null(std::string_view name) {
+    key(name);
+    text_ += "null";
+    return *this;
+  }
+  JsonObject& raw(std::string_view name, std::string_view json) {
+    key(name);
+    text_ += json;
+    return *this;
+  }
+  std::string done() {
+    if (first_) return "{}";
+    return text_ + "}";
+  }
+
+ private:
+  std::string text_;
+  bool first_ = true;
+};
+
+template <typename Range, typename Render>
+std::string json_array(const Range& items, Render render) {
+  std::string out = "[";
+  bool first = true;
+  for (const auto& item : items) {
+    if (!first) out += ',';
+    first = false;
+    out += render(item);
+  }
+  out += ']';
+  return out;
+}
+
+std::string cause_array(const std::vector<Cause>& causes) {
+  return json_array(causes, [](Cause cause) { return json_quote(to_string(cause)); });
+}
+
+std::string string_array(const std::vector<std::string>& strings) {
+  return json_array(strings, [](const std::string& text) { return json_quote(text); });
+}
+
+std::string frame_array(const std::vector<uint64_t>& frames) {
+  return json_array(frames, [](uint64_t frame) { return fmt::format("{}", frame); });
+}
+
+class JsonReporter final : public Reporter {
+ public:
+  explicit JsonReporter(const ReportOptions& options) : options_(options) {}
+
+  void reset(const Finding& finding) override {
+    JsonObject object;
+    object.string("type", "reset")
+        .number("frame", finding.frame)
+        .seconds("ts", finding.ts_ns)
+        .string("time", format_utc(finding.ts_ns))
+        .string("src", finding.src.to_string())
+        .number("sport", uint64_t{finding.sport})
+        .string("dst", finding.dst.to_string())
+        .number("dport", uint64_t{finding.dport})
+        .number("seq", uint64_t{finding.seq})
+        .number("ack", uint64_t{finding.ack})
+        .string("flags", flags_to_string(finding.flags))
+        .string("cause", to_string(finding.cause))
+        .string("confidence", to_string(finding.confidence))
+        .string("sender", to_string(finding.sender))
+        .string("seq_check", to_string(finding.seq_check))
+        .string("from", finding.from_originator ? "originator" : "responder")
+        .raw("alternatives", cause_array(finding.alternatives))
+        .string("explanation", finding.explanation)
+        .raw("evidence", string_array(finding.evidence))
+        .raw("frames", frame_array(finding.frames))
+        .string("history", finding.history);
+    if (finding.duplicate_of != 0) {
+      object.number("duplicate_of", finding.duplicate_of);
+    } else {
+      object.null("duplicate_of");
+    }
+    object.number("connection", finding.connection_id)
+        .number("ttl", uint64_t{finding.ttl})
+        .number("payload_len", uint64_t{finding.payload_len});
+    if (!finding.injector.empty()) object.string("injector", finding.injector);
+    if (!finding.kernel_reason.empty()) object.string("kernel_reason", finding.kernel_reason);
+    write(object.done());
+  }
+
+  void connection(const ConnectionSummary& summary) override {
+    JsonObject object;
+    object.string("type", "connection")
+        .number("id", summary.connection_id)
+        .string("originator", summary.originator.to_string())
+        .number("originator_port", uint64_t{summary.originator_port})
+        .string("responder", summary.responder.to_string())
+        .number("responder_port", uint64_t{summary.responder_port})
+        .seconds("first_ts", summary.first_ns)
+        .seconds("last_ts", summary.last_ns)
+        .number("first_frame", summary.first_frame)
+        .number("packets", summary.packets)
+        .number("originator_bytes", summary.originator_bytes)
+        .number("responder_bytes", summary.responder_bytes)
+        .string("history", summary.history)
+        .string("state", summary.state)
+        .boolean("handshake_seen", summary.handshake_seen)
+        .number("resets", uint64_t{summary.resets})
+        .raw("causes", cause_array(summary.causes));
+    write(object.done());
+  }
+
+  void pattern(const PatternFinding& pattern) override {
+    JsonObject object;
+    object.string("type", pattern.type)
+        .seconds("first_ts", pattern.first_ns)
+        .seconds("last_ts", pattern.last_ns)
+        .string("subject", pattern.subject)
+        .string("parties", pattern.parties)
+        .number("count", pattern.count)
+        .real("rate", pattern.rate_per_second)
+        .raw("example_frames", frame_array(pattern.example_frames))
+        .string("explanation", pattern.explanation)
+        .string("confidence", to_string(pattern.confidence));
+    write(object.done());
+  }
+
+  void summary(const RunStats& stats) override { write(stats_object(stats, "summary")); }
+
+  void finish(const RunStats& stats) override {
+    write(stats_object(stats, "stats"));
+    std::fflush(options_.out);
+  }
+
+ private:
+  void write(const std::string& line) {
+    std::fwrite(line.data(), 1, line.size(), options_.out);
+    std::fputc('\n', options_.out);
+    if (options_.streaming) std::fflush(options_.out);
+  }
+
+  static std::string stats_object(const RunStats& stats, std::string_view type) {
+    const CaptureStats& capture = stats.capture;
+    JsonObject capture_object;
+    capture_object.number("inputs", capture.inputs)
+        .number("inputs_failed", capture.inputs_failed)
+        .number("packets", capture.packets)
+        .number("bytes", capture.bytes)
+        .number("snapped", capture.snapped)
+        .number("filtered_out", capture.filtered_out)
+        .number("kernel_dropped", capture.kernel_dropped)
+        .number("interface_dropped", capture.interface_dropped)
+        .seconds("first_ts", capture.first_ns)
+        .seconds("last_ts", capture.last_ns)
+        .raw("errors", json_array(capture.errors, [](const InputError& error) {
+               JsonObject object;
+               object.string("file", error.file)
+                   .number("offset", error.offset)
+                   .string("message", error.message)
+                   .boolean("fatal", error.fatal);
+               return object.done();
+             }));
+
+    const DecodeStats& decode = stats.decode;
+    JsonObject decode_object;
+    decode_object.number("packets", decode.packets)
+        .number("tcp", decode.tcp)
+        .number("not_ip", decode.not_ip)
+        .number("not_tcp", decode.not_tcp)
+        .number("fragments", decode.fragments)
+        .number("truncated", decode.truncated)
+        .number("malformed", decode.malformed)
+        .number("unsupported_link", decode.unsupported_link)
+        .number("tunnelled", decode.tunnelled);
+
+    const TrackStats& track = stats.track;
+    JsonObject track_object;
+    track_object.number("segments", track.segments)
+        .number("connections", track.connections)
+        .number("live_peak", track.live_peak)
+        .number("evicted_idle", track.evicted_idle)
+        .number("evicted_pressure", track.evicted_pressure)
+        .number("port_reuse", track.port_reuse)
+        .number("resets", track.resets)
+        .number("resets_without_connection", track.resets_without_connection)
+        .number("retransmissions", track.retransmissions)
+        .number("out_of_order", track.out_of_order);
+
+    JsonObject by_cause;
+    for (int index = 0; index < cause_count; ++index) {
+      const auto cause = static_cast<Cause>(index);
+      by_cause.number(to_string(cause), stats.diagnose.by_cause[static_cast<size_t>(index)]);
+    }
+    JsonObject diagnose_object;
+    diagnose_object.raw("by_cause", by_cause.done())
+        .number("duplicates", stats.diagnose.duplicates)
+        .number("patterns", stats.diagnose.patterns);
+
+    JsonObject object;
+    object.string("type", type)
+        .raw("capture", capture_object.done())
+        .raw("decode", decode_object.done())
+        .raw("track", track_object.done())
+        .raw("diagnose", diagnose_object.done())
+        .real("wall_seconds", stats.wall_seconds);
+    return object.done();
+  }
+
+  ReportOptions options_;
+};
+
+}  // namespace
+
+std::unique_ptr<Reporter> make_json_reporter(const ReportOptions& options) {
+  return std::make_unique<JsonReporter>(options);
+}
+
+}  // namespace rstscope

@@ -1,0 +1,111 @@
+#include "track/table.hpp"
+
+#include <algorithm>
+
+namespace rstscope {
+
+ConnectionTable::ConnectionTable(uint64_t max_connections)
+    : max_connections_(std::max<uint64_t>(max_connections, 16)) {
+  // Start small and double: memory follows the live connections, up to the cap.
+  slots_.assign(1024, Slot{0, empty});
+  mask_ = slots_.size() - 1;
+  pool_.reserve(512);
+  pool_.emplace_back();
+}
+
+Connection* ConnectionTable::find(const ConnectionKey& key, uint64_t hash) {
+  const uint32_t tag = static_cast<uint32_t>(hash >> 32);
+  for (uint64_t position = hash & mask_;; position = (position + 1) & mask_) {
+    const Slot& slot = slots_[position];
+    if (slot.index == empty) return nullptr;
+    if (slot.tag == tag && pool_[slot.index].key == key) return &pool_[slot.index];
+  }
+}
+
+uint32_t ConnectionTable::allocate() {
+  if (!free_.empty()) {
+    const uint32_t index = free_.back();
+    free_.pop_back();
+    return index;
+  }
+  pool_.emplace_back();
+  return static_cast<uint32_t>(pool_.size() - 1);
+}
+
+void ConnectionTable::grow() {
+  std::vector<Slot> old = std::move(slots_);
+  slots_.assign(old.size() * 2, Slot{0, empty});
+  mask_ = slots_.size() - 1;
+  for (const Slot& slot : old) {
+    if (slot.index == empty) continue;
+    const uint64_t hash = pool_[slot.index].key.hash();
+    uint64_t position = hash & mask_;
+    while (slots_[position].index != empty) position = (position + 1) & mask_;
+    slots_[position] = slot;
+  }
+}
+
+Connection* ConnectionTable::insert(const ConnectionKey& key, uint64_t hash) {
+  if ((size_ + 1) * 4 > slots_.size() * 3) grow();  // keep the load under 3/4
+  const uint32_t index = allocate();
+  // The pool may have moved: callers must not hold Connection pointers across insert().
+  pool_[index] = Connection{};
+  pool_[index].key = key;
+  uint64_t position = hash & mask_;
+  while (slots_[position].index != empty) position = (position + 1) & mask_;
+  slots_[position] = Slot{static_cast<uint32_t>(hash >> 32), index};
+  ++size_;
+  return &pool_[index];
+}
+
+void ConnectionTable::erase(Connection* connection) {
+  const uint32_t index = static_cast<uint32_t>(connection - pool_.data());
+  unlink(index);
+  const uint64_t hash = connection->key.hash();
+  uint64_t position = hash & mask_;
+  while (slots_[position].index != index) position = (position + 1) & mask_;
+  // Backward-shift deletion keeps every probe chain unbroken without tombstones.
+  uint64_t hole = position;
+  for (uint64_t next = (hole + 1) & mask_; slots_[next].index != empty; next = (next + 1) & mask_) {
+    const uint64_t home = pool_[slots_[next].index].key.hash() & mask_;
+    const bool movable = ((next - home) & mask_) >= ((next - hole) & mask_);
+    if (movable) {
+      slots_[hole] = slots_[next];
+      hole = next;
+    }
+  }
+  slots_[hole] = Slot{0, empty};
+  pool_[index] = Connection{};
+  free_.push_back(index);
+  --size_;
+}
+
+void ConnectionTable::unlink(uint32_t index) {
+  Connection& connection = pool_[index];
+  if (connection.list == 0) return;
+  const uint8_t list = connection.list;
+  if (connection.older != 0) pool_[connection.older].newer = connection.newer;
+  if (connection.newer != 0) pool_[connection.newer].older = connection.older;
+  if (newest_[list] == index) newest_[list] = connection.older;
+  if (oldest_[list] == index) oldest_[list] = connection.newer;
+  connection.older = connection.newer = 0;
+  connection.list = 0;
+}
+
+void ConnectionTable::touch(Connection* connection, List list) {
+  const uint32_t index = static_cast<uint32_t>(connection - pool_.data());
+  if (connection->list == list && newest_[list] == index) return;
+  unlink(index);
+  connection->list = list;
+  connection->older = newest_[list];
+  connection->newer = 0;
+  if (newest_[list] != 0) pool_[newest_[list]].newer = index;
+  newest_[list] = index;
+  if (oldest_[list] == 0) oldest_[list] = index;
+}
+
+Connection* ConnectionTable::oldest(List list) {
+  return oldest_[list] == 0 ? nullptr : &pool_[oldest_[list]];
+}
+
+}  // namespace rstscope

@@ -1,0 +1,50 @@
+#pragma once
+// An open-addressing table of connections with preallocated storage and two idle lists.
+#include <cstdint>
+#include <vector>
+
+#include "track/connection.hpp"
+
+namespace rstscope {
+
+class ConnectionTable {
+ public:
+  // Lists a connection can sit on: still active, or closed and lingering a short while.
+  enum List : uint8_t { active = 1, closing = 2 };
+
+  explicit ConnectionTable(uint64_t max_connections);
+
+  Connection* find(const ConnectionKey& key, uint64_t hash);
+  // Inserts a fresh connection; the caller checks size() < capacity() first.
+  Connection* insert(const ConnectionKey& key, uint64_t hash);
+  void erase(Connection* connection);
+  // Marks a connection as just used and files it on `list`.
+  void touch(Connection* connection, List list);
+  // The least recently used connection on `list`, or nullptr.
+  Connection* oldest(List list);
+
+  uint64_t size() const { return size_; }
+  uint64_t capacity() const { return max_connections_; }
+
+ private:
+  static constexpr uint32_t empty = 0xffffffffu;
+  struct Slot {
+    uint32_t tag;    // high bits of the hash, to skip most key compares
+    uint32_t index;  // into pool_, or `empty`
+  };
+  void unlink(uint32_t index);
+  void grow();
+  uint32_t allocate();
+
+  uint64_t max_connections_;
+  uint64_t size_ = 0;
+  std::vector<Slot> slots_;
+  uint64_t mask_ = 0;
+  std::vector<Connection> pool_;  // index 0 is a sentinel, never used
+  std::vector<uint32_t> free_;
+  // Heads (newest) and tails (oldest) of the idle lists, by list number.
+  uint32_t newest_[3] = {0, 0, 0};
+  uint32_t oldest_[3] = {0, 0, 0};
+};
+
+}  // namespace rstscope

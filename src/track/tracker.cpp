@@ -1,0 +1,490 @@
+#include "track/tracker.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+
+#include "core/seq.hpp"
+
+namespace rstscope {
+namespace {
+
+constexpr int64_t too_far_seq = 1 << 20;  // seq jumps beyond this are not one stream (Zeek's bound)
+
+bool is_pure_ack(const Segment& segment) {
+  return segment.payload_len == 0 &&
+         (segment.flags & (tcp_flag::syn | tcp_flag::fin | tcp_flag::rst)) == 0 &&
+         segment.has(tcp_flag::ack);
+}
+
+uint64_t prefix_key(const Address& address, uint16_t port) {
+  uint64_t value = 1469598103934665603ull ^ address.family;
+  const size_t length = address.is_v6() ? 8 : 3;  // a /64 or a /24
+  for (size_t i = 0; i < length; ++i) {
+    value ^= address.bytes[i];
+    value *= 1099511628211ull;
+  }
+  return value ^ (static_cast<uint64_t>(port) << 48);
+}
+
+}  // namespace
+
+SegmentBrief SegmentBrief::of(const Segment& segment, bool from_originator) {
+  SegmentBrief brief;
+  brief.frame = segment.frame;
+  brief.ts_ns = segment.ts_ns;
+  brief.seq = segment.seq;
+  brief.ack = segment.ack;
+  brief.payload_len = segment.payload_len;
+  brief.window = segment.window;
+  brief.ip_id = segment.ip_id;
+  brief.flags = segment.flags;
+  brief.ttl = segment.ttl;
+  brief.from_originator = from_originator;
+  brief.valid = true;
+  return brief;
+}
+
+size_t Observations::AddressHash::operator()(const Address& address) const {
+  uint64_t value = 1469598103934665603ull;
+  for (uint8_t byte : address.bytes) {
+    value ^= byte;
+    value *= 1099511628211ull;
+  }
+  return static_cast<size_t>(value);
+}
+
+void Observations::host_packet(const Address& address, uint8_t ttl) {
+  if (host_ttl_.size() >= max_entries && host_ttl_.find(address) == host_ttl_.end()) return;
+  auto [entry, inserted] = host_ttl_.try_emplace(address, ttl, ttl);
+  if (!inserted) {
+    entry->second.first = std::min(entry->second.first, ttl);
+    entry->second.second = std::max(entry->second.second, ttl);
+  }
+}
+
+std::pair<uint8_t, uint8_t> Observations::host_ttl(const Address& address) const {
+  const auto entry = host_ttl_.find(address);
+  return entry == host_ttl_.end() ? std::pair<uint8_t, uint8_t>{0, 0} : entry->second;
+}
+
+void Observations::service_accepted(const Address& address, uint16_t port, uint64_t frame) {
+  if (accepted_.size() >= max_entries) return;
+  auto& list = accepted_[prefix_key(address, port)];
+  for (const Accepted& known : list) {
+    if (known.address == address && known.port == port) return;
+  }
+  if (list.size() < 64) list.push_back(Accepted{address, port, frame});
+}
+
+const Address* Observations::neighbour_accepting(const Address& address, uint16_t port,
+                                                 uint64_t* frame) const {
+  const auto entry = accepted_.find(prefix_key(address, port));
+  if (entry == accepted_.end()) return nullptr;
+  for (const Accepted& known : entry->second) {
+    if (known.port == port && !(known.address == address)) {
+      if (frame != nullptr) *frame = known.frame;
+      return &known.address;
+    }
+  }
+  return nullptr;
+}
+
+bool Observations::accepts(const Address& address, uint16_t port) const {
+  const auto entry = accepted_.find(prefix_key(address, port));
+  if (entry == accepted_.end()) return false;
+  return std::any_of(entry->second.begin(), entry->second.end(), [&](const Accepted& known) {
+    return known.address == address && known.port == port;
+  });
+}
+
+Tracker::Tracker(const TrackerOptions& options, JudgeCallback judge, EndCallback ended)
+    : options_(options),
+      judge_(std::move(judge)),
+      ended_(std::move(ended)),
+      table_(options.max_connections) {}
+
+void Tracker::add(const Segment& segment) {
+  ++stats_.segments;
+  now_ns_ = std::max(now_ns_, segment.ts_ns);
+  expire(now_ns_);
+  bool from_originator = false;
+  bool created = false;
+  Connection* connection = lookup(segment, from_originator, created);
+  if (connection->pending_resets > 0) observe_after(*connection, segment, from_originator);
+  if (segment.has(tcp_flag::rst)) open_reset(*connection, segment, from_originator, created);
+  update(*connection, segment, from_originator);
+  table_.touch(connection, connection->closed() ? ConnectionTable::closing : ConnectionTable::active);
+  release(now_ns_, false);
+}
+
+void Tracker::advance(int64_t now_ns) {
+  now_ns_ = std::max(now_ns_, now_ns);
+  expire(now_ns_);
+  release(now_ns_, false);
+}
+
+void Tracker::finish() {
+  for (auto list : {ConnectionTable::closing, ConnectionTable::active}) {
+    while (Connection* oldest = table_.oldest(list)) end(oldest);
+  }
+  release(now_ns_, true);
+}
+
+Connection* Tracker::lookup(const Segment& segment, bool& from_originator, bool& created) {
+  const ConnectionKey key = ConnectionKey::of(segment);
+  const uint64_t hash = key.hash();
+  Connection* connection = table_.find(key, hash);
+  if (connection != nullptr) {
+    from_originator =
+        segment.src == connection->originator.address && segment.sport == connection->originator.port;
+    const bool fresh_syn = segment.has(tcp_flag::syn) && !segment.has(tcp_flag::ack) &&
+                           !segment.has(tcp_flag::rst);
+    const Endpoint& sender = connection->sender(from_originator);
+    const bool same_syn = sender.syn_seen && segment.seq == sender.isn;
+    // A new SYN on a 4-tuple whose connection has closed opens a new connection (port reuse).
+    if (fresh_syn && !same_syn && connection->closed()) {
+      ++stats_.port_reuse;
+      end(connection);
+      connection = nullptr;
+    }
+  }
+  if (connection == nullptr) {
+    created = true;
+    connection = create(key, hash, segment, from_originator);
+  }
+  return connection;
+}
+
+Connection* Tracker::create(const ConnectionKey& key, uint64_t hash, const Segment& segment,
+                            bool& from_originator) {
+  if (table_.size() >= table_.capacity()) make_room();
+  Connection* connection = table_.insert(key, hash);
+  connection->id = next_id_++;
+  ++stats_.connections;
+  stats_.live_peak = std::max(stats_.live_peak, table_.size());
+  const bool syn = segment.has(tcp_flag::syn) && !segment.has(tcp_flag::rst);
+  if (syn) {
+    // The SYN's sender opened the connection; a SYN/ACK's sender answered it.
+    from_originator = !segment.has(tcp_flag::ack);
+  } else {
+    // Mid-stream: guess that the side on the lower port is the service.
+    connection->originator_known = false;
+    from_originator = segment.sport >= segment.dport;
+  }
+  Endpoint& sender = connection->sender(from_originator);
+  Endpoint& receiver = connection->receiver(from_originator);
+  sender.address = segment.src;
+  sender.port = segment.sport;
+  receiver.address = segment.dst;
+  receiver.port = segment.dport;
+  connection->first_ts = segment.ts_ns;
+  connection->first_frame = segment.frame;
+  return connection;
+}
+
+void Tracker::update(Connection& connection, const Segment& segment, bool from_originator) {
+  Endpoint& sender = connection.sender(from_originator);
+  Endpoint& receiver = connection.receiver(from_originator);
+  const int64_t gap = connection.packets == 0 ? 0 : segment.ts_ns - connection.last_ts;
+  ++connection.packets;
+  connection.last_ts = segment.ts_ns;
+  ++sender.packets;
+  sender.last_ts = segment.ts_ns;
+  sender.last_frame = segment.frame;
+  sender.gap_before_last_ns = gap;
+  receiver.keepalives = 0;  // the receiver's probes were answered
+
+  if (segment.has(tcp_flag::rst)) {
+    ++stats_.resets;
+    ++connection.resets;
+    if (sender.resets++ == 0) sender.first_rst_frame = segment.frame;
+    connection.history.add('r', from_originator);
+    return;
+  }
+
+  // Fingerprint of the sender's own packets, for comparison with RSTs in its name.
+  if (sender.ttl_max == 0) sender.ttl = segment.ttl;
+  sender.ttl_min = std::min(sender.ttl_min, segment.ttl);
+  sender.ttl_max = std::max(sender.ttl_max, segment.ttl);
+  if (segment.df) sender.df_seen = true;
+  if (!segment.src.is_v6()) {
+    if (sender.packets_with_ip_id > 0) {
+      const uint16_t step = static_cast<uint16_t>(segment.ip_id - sender.ip_id);
+      if (step == 0 || step > 1024) sender.ip_id_incrementing = false;
+    }
+    if (segment.ip_id != 0) sender.ip_id_zero = false;
+    sender.ip_id = segment.ip_id;
+    if (sender.packets_with_ip_id < 0xffff) ++sender.packets_with_ip_id;
+  }
+
+  const uint32_t end = segment.seq + segment.seq_len();
+  if (segment.has(tcp_flag::syn)) {
+    const bool retransmitted = sender.syn_seen && segment.seq == sender.isn;
+    if (retransmitted) {
+      if (segment.has(tcp_flag::ack)) ++connection.synack_retransmissions;
+      else ++connection.syn_retransmissions;
+    } else if (sender.syn_seen || (connection.established && !segment.has(tcp_flag::ack))) {
+      // A new SYN inside a synchronized connection: a restarted peer (RFC 5961 §4).
+      connection.syn_in_established = true;
+      connection.syn_in_established_frame = segment.frame;
+    }
+    if (!sender.syn_seen || !retransmitted) {
+      sender.isn = segment.seq;
+      sender.next_seq = end;
+      sender.seq_known = true;
+    }
+    sender.syn_seen = true;
+    sender.syn_frame = segment.frame;
+    sender.offered_scale = segment.window_scale;
+    if (segment.has(tcp_flag::ack)) {
+      connection.synack_seen = true;
+      observations_.service_accepted(segment.src, segment.sport, segment.frame);
+      observations_.host_packet(segment.src, segment.ttl);
+      // RFC 7323 §2.2: scaling applies only when both SYNs carried the option.
+      if (receiver.offered_scale != 0xff && sender.offered_scale != 0xff) {
+        sender.window_scale = std::min<uint8_t>(sender.offered_scale, 14);
+        receiver.window_scale = std::min<uint8_t>(receiver.offered_scale, 14);
+      }
+    } else if (from_originator) {
+      connection.handshake_seen = true;
+    }
+    if (!(sender.syn_seen && retransmitted)) connection.history.add(segment.has(tcp_flag::ack) ? 'h' : 's', from_originator);
+  } else if (!sender.seq_known) {
+    sender.next_seq = end;
+    sender.seq_known = true;
+  } else if (seq_gt(end, sender.next_seq) && seq_diff(end, sender.next_seq) < too_far_seq) {
+    if (seq_lt(segment.seq, sender.next_seq) && segment.payload_len > 0) ++stats_.out_of_order;
+    sender.next_seq = end;
+  } else if (segment.payload_len > 1 && seq_lt(segment.seq, sender.next_seq)) {
+    ++stats_.retransmissions;
+    ++sender.retransmissions;
+    ++sender.stalled_retransmissions;
+    if (sender.retransmissions == 1 || sender.retransmissions == 10) connection.history.add('t', from_originator);
+  } else if (segment.payload_len <= 1 && segment.seq + 1 == sender.next_seq &&
+             !segment.has(tcp_flag::fin) && sender.data_seen) {
+    // Keep-alive probe: one byte below SND.NXT, so the peer must answer with an ACK (RFC 9293 §3.8.4).
+    ++sender.keepalives;
+    sender.keepalive_frame = segment.frame;
+  }
+
+  if (segment.has(tcp_flag::ack)) {
+    if (receiver.fin_seen && segment.ack == receiver.fin_seq + 1 && sender.fin_acks < 255) ++sender.fin_acks;
+    if (!sender.ack_known || seq_gt(segment.ack, sender.max_ack)) {
+      if (sender.ack_known) receiver.stalled_retransmissions = 0;
+      sender.max_ack = segment.ack;
+      sender.ack_known = true;
+    }
+    if (connection.synack_seen && from_originator && !connection.established) {
+      connection.established = true;
+      if (connection.originator.syn_seen) connection.handshake_rtt_ns = segment.ts_ns - connection.first_ts;
+    }
+    if (!sender.data_seen && segment.payload_len == 0 && !segment.has(tcp_flag::syn) &&
+        !segment.has(tcp_flag::fin) && sender.packets <= 3) {
+      connection.history.add('a', from_originator);
+    }
+  }
+  if (!segment.has(tcp_flag::syn)) {
+    sender.window = segment.window;
+    const uint32_t scaled = sender.scaled_window();
+    sender.max_window = std::max(sender.max_window, scaled);
+    if (segment.window == 0) {
+      if (sender.zero_windows++ == 0) connection.history.add('w', from_originator);
+      sender.zero_window_ts = segment.ts_ns;
+      sender.zero_window_frame = segment.frame;
+    }
+  } else {
+    sender.window = segment.window;  // SYN windows are never scaled (RFC 7323 §2.2)
+    sender.max_window = std::max<uint32_t>(sender.max_window, segment.window);
+  }
+  if (segment.payload_len > 0) {
+    if (!sender.data_seen) connection.history.add('d', from_originator);
+    sender.data_seen = true;
+    sender.bytes += segment.payload_len;
+    sender.last_data_ts = segment.ts_ns;
+    sender.last_data_frame = segment.frame;
+    if (receiver.data_seen && sender.data_seen && !connection.established && !connection.handshake_seen) {
+      connection.established = true;
+    }
+  }
+  if (segment.has(tcp_flag::fin)) {
+    if (!sender.fin_seen) connection.history.add('f', from_originator);
+    sender.fin_seen = true;
+    sender.fin_seq = segment.seq + segment.payload_len;
+    sender.fin_ts = segment.ts_ns;
+    sender.fin_frame = segment.frame;
+  }
+  if (sender.packets == 1 || segment.has(tcp_flag::syn)) observations_.host_packet(segment.src, segment.ttl);
+  sender.last_seq = segment.seq;
+  sender.last_ack = segment.ack;
+  sender.last_flags = segment.flags;
+  sender.last_payload = segment.payload_len;
+}
+
+void Tracker::open_reset(Connection& connection, const Segment& segment, bool from_originator,
+                         bool created) {
+  ResetContext context;
+  context.rst = segment;
+  context.rst.payload = nullptr;
+  if (segment.payload != nullptr) {
+    const uint32_t length = std::min<uint32_t>(segment.payload_captured, context.payload_text.size());
+    for (uint32_t i = 0; i < length; ++i) {
+      const unsigned char byte = segment.payload[i];
+      context.payload_text[i] = std::isprint(byte) ? static_cast<char>(byte) : '.';
+    }
+    context.payload_text_length = static_cast<uint8_t>(length);
+  }
+  context.from_originator = from_originator;
+  context.connection_new = created;
+  context.connection = connection;
+  if (created) ++stats_.resets_without_connection;
+  const Endpoint& sender = connection.sender(from_originator);
+  const Endpoint& receiver = connection.receiver(from_originator);
+  if (receiver.packets > 0) {
+    SegmentBrief& answers = context.answers;
+    answers.valid = true;
+    answers.frame = receiver.last_frame;
+    answers.ts_ns = receiver.last_ts;
+    answers.seq = receiver.last_seq;
+    answers.ack = receiver.last_ack;
+    answers.flags = receiver.last_flags;
+    answers.payload_len = receiver.last_payload;
+    answers.from_originator = !from_originator;
+    context.since_answers_ns = segment.ts_ns - receiver.last_ts;
+    context.silence_ns = receiver.gap_before_last_ns;
+  }
+
+  // How the receiver would judge the RST's seq (RFC 9293 §3.10.7, RFC 5961 §3.2).
+  if (receiver.syn_seen && !sender.syn_seen && sender.packets == 0 && !from_originator) {
+    // SYN-SENT: the RST is acceptable only if it acknowledges the SYN (RFC 9293 §3.10.7.3).
+    context.expected_seq = 0;
+    context.seq_check = segment.has(tcp_flag::ack) && segment.ack == receiver.isn + 1
+                            ? SeqCheck::exact
+                            : SeqCheck::out_of_window;
+  } else if (receiver.ack_known || sender.seq_known) {
+    const uint32_t expected = receiver.ack_known ? receiver.max_ack : sender.next_seq;
+    context.expected_seq = expected;
+    const uint32_t window = std::max<uint32_t>(receiver.ack_known ? receiver.scaled_window() : receiver.max_window, 1);
+    context.receive_window = window;
+    context.seq_is_fin = sender.fin_seen && segment.seq == sender.fin_seq;
+    const bool exact = segment.seq == expected || (sender.seq_known && segment.seq == sender.next_seq) ||
+                       context.seq_is_fin;
+    if (exact) {
+      context.seq_check = SeqCheck::exact;
+    } else if (seq_in_window(segment.seq, expected, std::max<uint32_t>(window, receiver.max_window))) {
+      context.seq_check = SeqCheck::in_window;
+    } else {
+      context.seq_check = SeqCheck::out_of_window;
+    }
+  }
+  context.earlier_resets = sender.resets;
+  context.earlier_reset_frame = sender.first_rst_frame;
+  const auto [ttl_min, ttl_max] = observations_.host_ttl(segment.src);
+  context.host_ttl_min = ttl_min;
+  context.host_ttl_max = ttl_max;
+
+  const uint64_t number = pending_base_ + pending_.size();
+  pending_links_.push_back(connection.newest_pending);
+  pending_.push_back(std::move(context));
+  connection.newest_pending = number + 1;
+  ++connection.pending_resets;
+}
+
+void Tracker::observe_after(Connection& connection, const Segment& segment, bool from_originator) {
+  uint64_t link = connection.newest_pending;
+  for (uint32_t walked = 0; link > pending_base_ && walked < connection.pending_resets; ++walked) {
+    const uint64_t index = link - 1 - pending_base_;
+    ResetContext& context = pending_[index];
+    link = pending_links_[index];
+    AfterReset& after = context.after;
+    const SegmentBrief brief = SegmentBrief::of(segment, from_originator);
+    const bool from_sender = from_originator == context.from_originator;
+    if (segment.has(tcp_flag::rst)) {
+      if (from_sender) {
+        if (after.challenge_ack && !after.exact_rst_after_challenge.valid &&
+            segment.seq == after.challenge.ack) {
+          after.exact_rst_after_challenge = brief;
+        }
+        if (after.sender_rsts.size() < 16) after.sender_rsts.push_back(brief);
+      } else if (!after.receiver_rst.valid) {
+        after.receiver_rst = brief;
+      }
+      continue;
+    }
+    if (from_sender) {
+      if (after.sender_segments++ == 0) after.sender_first = brief;
+      if (segment.has(tcp_flag::syn) && !segment.has(tcp_flag::ack)) {
+        after.sender_syn = true;
+      } else if (!segment.has(tcp_flag::syn)) {
+        const Endpoint& sender = context.connection.sender(context.from_originator);
+        const bool own_stream =
+            sender.seq_known && std::abs(static_cast<int64_t>(seq_diff(segment.seq, sender.next_seq))) < too_far_seq;
+        if (own_stream && (segment.payload_len > 0 || segment.has(tcp_flag::ack))) after.sender_continued = true;
+      }
+    } else {
+      if (after.receiver_segments++ == 0) {
+        after.receiver_first = brief;
+        if (is_pure_ack(segment) && after.sender_segments == 0) {
+          after.challenge_ack = true;
+          after.challenge = brief;
+        }
+      }
+      if (segment.payload_len > 0) ++after.receiver_data;
+    }
+  }
+}
+
+void Tracker::end(Connection* connection) {
+  if (connection->pending_resets > 0 && connection->newest_pending > pending_base_) {
+    uint64_t link = connection->newest_pending;
+    pending_[link - 1 - pending_base_].ended_connection = *connection;
+    for (uint32_t walked = 0; link > pending_base_ && walked < connection->pending_resets; ++walked) {
+      pending_[link - 1 - pending_base_].after.ended = true;
+      link = pending_links_[link - 1 - pending_base_];
+    }
+  } else {
+    ended_(*connection);
+  }
+  table_.erase(connection);
+}
+
+void Tracker::expire(int64_t now_ns) {
+  while (Connection* oldest = table_.oldest(ConnectionTable::closing)) {
+    if (now_ns - oldest->last_ts <= options_.closing_timeout_ns) break;
+    ++stats_.evicted_idle;
+    end(oldest);
+  }
+  while (Connection* oldest = table_.oldest(ConnectionTable::active)) {
+    if (now_ns - oldest->last_ts <= options_.idle_timeout_ns) break;
+    ++stats_.evicted_idle;
+    end(oldest);
+  }
+}
+
+void Tracker::make_room() {
+  // Under the memory cap, the oldest closed connections go first, then the oldest idle ones.
+  Connection* victim = table_.oldest(ConnectionTable::closing);
+  if (victim == nullptr) victim = table_.oldest(ConnectionTable::active);
+  if (victim == nullptr) return;
+  ++stats_.evicted_pressure;
+  end(victim);
+}
+
+void Tracker::release(int64_t now_ns, bool all) {
+  while (!pending_.empty() && (all || pending_.front().rst.ts_ns + options_.horizon_ns < now_ns)) {
+    ResetContext& context = pending_.front();
+    const ConnectionKey key = ConnectionKey::of(context.rst);
+    Connection* connection = table_.find(key, key.hash());
+    if (connection != nullptr && connection->id == context.connection.id && connection->pending_resets > 0) {
+      --connection->pending_resets;
+      if (connection->newest_pending == pending_base_ + 1) connection->newest_pending = 0;
+    }
+    judge_(context);
+    if (context.ended_connection) ended_(*context.ended_connection);
+    pending_.pop_front();
+    pending_links_.pop_front();
+    ++pending_base_;
+  }
+}
+
+}  // namespace rstscope

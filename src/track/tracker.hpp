@@ -1,0 +1,89 @@
+#pragma once
+// Follows every TCP connection in both directions and turns each RST into a ResetContext,
+// which stays open for a horizon of capture time to see what follows it.
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <unordered_map>
+#include <vector>
+
+#include "core/stats.hpp"
+#include "track/reset_context.hpp"
+#include "track/table.hpp"
+
+namespace rstscope {
+
+struct TrackerOptions {
+  int64_t idle_timeout_ns = 300'000'000'000;    // active connections silent this long are dropped
+  int64_t closing_timeout_ns = 120'000'000'000;  // closed ones linger this long (TIME-WAIT and more)
+  int64_t horizon_ns = 3'000'000'000;
+  uint64_t max_connections = 1u << 20;
+};
+
+// What the capture showed about hosts and services, beyond single connections.
+class Observations {
+ public:
+  void host_packet(const Address& address, uint8_t ttl);
+  // The TTL range this host's own packets carried, or {0, 0} when unknown.
+  std::pair<uint8_t, uint8_t> host_ttl(const Address& address) const;
+  void service_accepted(const Address& address, uint16_t port, uint64_t frame);
+  // Another address near `address` (same /24 or /64) that accepted connections on `port`.
+  const Address* neighbour_accepting(const Address& address, uint16_t port,
+                                     uint64_t* frame) const;
+  bool accepts(const Address& address, uint16_t port) const;
+
+ private:
+  struct AddressHash {
+    size_t operator()(const Address& address) const;
+  };
+  struct Accepted {
+    Address address;
+    uint16_t port;
+    uint64_t frame;
+  };
+  static constexpr size_t max_entries = 1u << 20;
+  std::unordered_map<Address, std::pair<uint8_t, uint8_t>, AddressHash> host_ttl_;
+  std::unordered_map<uint64_t, std::vector<Accepted>> accepted_;  // by prefix and port
+};
+
+class Tracker {
+ public:
+  using JudgeCallback = std::function<void(ResetContext&)>;
+  // Called for every connection that ends (evicted, replaced or at the end of the input).
+  using EndCallback = std::function<void(const Connection&)>;
+
+  Tracker(const TrackerOptions& options, JudgeCallback judge, EndCallback ended);
+  void add(const Segment& segment);
+  void advance(int64_t now_ns);
+  void finish();
+  const TrackStats& stats() const { return stats_; }
+  const Observations& observations() const { return observations_; }
+
+ private:
+  Connection* lookup(const Segment& segment, bool& from_originator, bool& created);
+  Connection* create(const ConnectionKey& key, uint64_t hash, const Segment& segment,
+                     bool& from_originator);
+  void update(Connection& connection, const Segment& segment, bool from_originator);
+  void open_reset(Connection& connection, const Segment& segment, bool from_originator,
+                  bool created);
+  void observe_after(Connection& connection, const Segment& segment, bool from_originator);
+  void end(Connection* connection);
+  void expire(int64_t now_ns);
+  void release(int64_t now_ns, bool all);
+  void make_room();
+
+  TrackerOptions options_;
+  JudgeCallback judge_;
+  EndCallback ended_;
+  ConnectionTable table_;
+  Observations observations_;
+  TrackStats stats_;
+  uint64_t next_id_ = 1;
+  int64_t now_ns_ = 0;
+  // Open contexts in RST order; `pending_base_` is the sequence number of the front.
+  std::deque<ResetContext> pending_;
+  std::deque<uint64_t> pending_links_;  // per context: the previous one of its connection
+  uint64_t pending_base_ = 0;
+};
+
+}  // namespace rstscope
