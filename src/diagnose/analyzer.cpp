@@ -30,10 +30,6 @@ std::string seq_sentence(const ResetContext& context) {
   return {};
 }
 
-uint64_t side_key(uint64_t connection_id, bool from_originator) {
-  return connection_id << 1 | (from_originator ? 1u : 0u);
-}
-
 }  // namespace
 
 struct Analyzer::Impl {
@@ -83,9 +79,15 @@ struct Analyzer::Impl {
     finding.history = context.connection.history.str() + (context.from_originator ? "R" : "r");
     finding.frames.push_back(rst.frame);
 
-    auto first = firsts.find(side_key(context.connection.id, context.from_originator));
-    const bool duplicate = context.earlier_resets > 0 && first != firsts.end();
-    if (duplicate && (matches.empty() || matches.front().cause != Cause::forged)) {
+    // A repeat of the same side's reset (retransmitted RST, burst) takes the first one's verdict,
+    // unless its own evidence names a different sender (an injector among genuine RSTs).
+    auto first = context.earlier_resets > 0 ? firsts.find(context.earlier_reset_frame) : firsts.end();
+    const Sender own_sender = matches.empty() ? Sender::endpoint : matches.front().sender;
+    const bool duplicate = first != firsts.end() && first->second.cause != Cause::forged &&
+                           (matches.empty() || matches.front().confidence <= first->second.confidence ||
+                            own_sender == first->second.sender) &&
+                           own_sender == first->second.sender;
+    if (duplicate) {
       const FirstReset& earlier = first->second;
       finding.cause = earlier.cause;
       finding.confidence = earlier.confidence;
@@ -117,7 +119,7 @@ struct Analyzer::Impl {
           finding.cause != Cause::refused_wrong_address) {
         finding.evidence.push_back(facts.fingerprint_sentence);
       }
-      if (duplicate) finding.duplicate_of = first->second.frame;
+      if (first != firsts.end() && own_sender == first->second.sender) finding.duplicate_of = first->second.frame;
     } else {
       finding.cause = Cause::unexplained;
       finding.confidence = Confidence::low;
@@ -126,9 +128,13 @@ struct Analyzer::Impl {
     std::sort(finding.frames.begin(), finding.frames.end());
     finding.frames.erase(std::unique(finding.frames.begin(), finding.frames.end()), finding.frames.end());
     finding.frames.erase(std::remove(finding.frames.begin(), finding.frames.end(), 0u), finding.frames.end());
-    if (first == firsts.end()) {
-      firsts.emplace(side_key(context.connection.id, context.from_originator),
-                     FirstReset{finding.frame, finding.cause, finding.confidence, finding.sender});
+    if (context.earlier_resets == 0) {
+      firsts.emplace(finding.frame, FirstReset{finding.frame, finding.cause, finding.confidence, finding.sender});
+      first_frames[context.connection.id].push_back(finding.frame);
+    }
+    if (context.payload_text_length > 0 && finding.cause != Cause::middlebox) {
+      finding.evidence.push_back(fmt::format("the RST carries {} bytes of payload: \"{}\"", rst.payload_len,
+                                             std::string_view(context.payload_text.data(), context.payload_text_length)));
     }
     ++diagnose_stats.by_cause[static_cast<size_t>(finding.cause)];
     causes[context.connection.id].push_back(finding.cause);
@@ -189,8 +195,10 @@ struct Analyzer::Impl {
       summary.causes = std::move(entry->second);
       causes.erase(entry);
     }
-    firsts.erase(side_key(connection.id, true));
-    firsts.erase(side_key(connection.id, false));
+    if (auto frames = first_frames.find(connection.id); frames != first_frames.end()) {
+      for (uint64_t frame : frames->second) firsts.erase(frame);
+      first_frames.erase(frames);
+    }
     sink.connection(summary);
   }
 
@@ -199,7 +207,8 @@ struct Analyzer::Impl {
   Patterns patterns;
   Tracker tracker;
   DiagnoseStats diagnose_stats;
-  std::unordered_map<uint64_t, FirstReset> firsts;
+  std::unordered_map<uint64_t, FirstReset> firsts;  // by the frame of an episode's first RST
+  std::unordered_map<uint64_t, std::vector<uint64_t>> first_frames;  // connection id -> those frames
   std::unordered_map<uint64_t, std::vector<Cause>> causes;
 };
 

@@ -37,8 +37,9 @@ Facts::Facts(const ResetContext& context_in, const Observations& observations_in
   const Connection& connection = context.connection;
   synchronized = connection.established ||
                  (connection.originator.packets > 0 && connection.responder.packets > 0 &&
-                  !answers_syn && (sender.data_seen || receiver.data_seen || !connection.handshake_seen));
-  sender_spoke = sender.packets > 0;
+                  !answers_syn && (sender.data_seen || receiver.data_seen || !connection.handshake_seen)) ||
+                 (sender.ack_known && sender.data_seen);
+  sender_spoke = sender.packets > sender.resets;
 
   if (sender.ttl_max != 0) {
     ttl_known = true;

@@ -15,19 +15,27 @@ std::optional<Verdict> rule_abort(const Facts& facts) {
   const ResetContext& context = facts.context;
   const Endpoint& sender = facts.sender;
   const Endpoint& receiver = facts.receiver;
-  if (!facts.sender_spoke || context.seq_check == SeqCheck::out_of_window) return std::nullopt;
   Verdict verdict;
   verdict.cause = Cause::abort;
   verdict.confidence = Confidence::medium;
+  if (facts.rst.has_mptcp_reset) {
+    verdict.confidence = Confidence::low;
+    verdict.evidence.push_back(fmt::format(
+        "carries the MPTCP MP_TCPRST option, reason code {} (RFC 8684 §3.6)", facts.rst.mptcp_reset_reason));
+    verdict.explanation = fmt::format("the MPTCP layer on {} reset this subflow", facts.rst.src.to_string());
+    return verdict;
+  }
+  if (!facts.sender_spoke) return std::nullopt;
 
   // The originator gave up before the handshake finished.
-  if (!context.connection.synack_seen && context.from_originator && sender.syn_seen) {
+  if (!context.connection.synack_seen && context.from_originator && sender.syn_seen && !sender.ack_known) {
     verdict.frames = {sender.syn_frame};
     verdict.evidence.push_back(fmt::format("the originator's SYN in frame {} had no SYN/ACK yet", sender.syn_frame));
     verdict.explanation = fmt::format("{} gave up connecting before {} answered", facts.rst.src.to_string(),
                                       facts.rst.dst.to_string());
     return verdict;
   }
+  if (context.seq_check == SeqCheck::out_of_window) return std::nullopt;
   if (!facts.synchronized && !facts.answers_synack) return std::nullopt;
   if (facts.answers_synack && !facts.rst_has_ack) return std::nullopt;  // half_open's bare form
 

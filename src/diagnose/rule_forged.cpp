@@ -23,13 +23,12 @@ std::optional<Verdict> rule_forged(const Facts& facts) {
   verdict.sender = Sender::offpath;
   int strength = 0;
 
-  if (after.sender_first.valid && after.sender_first.has(tcp_flag::syn) &&
-      after.sender_first.has(tcp_flag::ack) && facts.answers_syn) {
+  if (after.sender_synack.valid && facts.answers_syn) {
     strength += 2;
-    verdict.frames.push_back(after.sender_first.frame);
+    verdict.frames.push_back(after.sender_synack.frame);
     verdict.evidence.push_back(fmt::format(
         "the purported sender answered the same SYN with a SYN/ACK in frame {} after its RST",
-        after.sender_first.frame));
+        after.sender_synack.frame));
   } else if (after.sender_continued && !after.sender_syn) {
     strength += 2;
     verdict.frames.push_back(after.sender_first.frame);
@@ -88,6 +87,12 @@ std::optional<Verdict> rule_forged(const Facts& facts) {
   if (facts.ttl_known && !facts.ttl_matches) {
     strength += 1;
     verdict.evidence.push_back(facts.fingerprint_sentence);
+  }
+  if (context.answers.valid && !facts.rst.src.is_v6() && facts.rst.ip_id != 0 &&
+      facts.rst.ip_id == context.answers.ip_id && facts.answers_syn) {
+    strength += 1;
+    verdict.evidence.push_back(fmt::format(
+        "its IP ID {:#06x} is copied from the SYN it answers: an injector built it from that packet", facts.rst.ip_id));
   }
   if (facts.rst.reserved != 0) {
     verdict.evidence.push_back(fmt::format("reserved header bits {:#x} are set, which stacks never do", facts.rst.reserved));

@@ -30,8 +30,12 @@ std::string record_line(const KernelReset& r, bool json) {
         static_cast<double>(r.ts_ns) / 1e9, to_string(r.event), r.src.to_string(), r.sport,
         r.dst.to_string(), r.dport, json_escape(r.state), json_escape(r.reason),
         json_escape(reason_words(r)));
-  return fmt::format("{} {}:{} > {}:{} {} {}: {}\n", r.event == KernelReset::Event::send ? "sent" : "accepted",
-                     r.src.to_string(), r.sport, r.dst.to_string(), r.dport,
+  const auto text = [](const Address& address, uint16_t port) {
+    return address.is_v6() ? fmt::format("[{}]:{}", address.to_string(), port)
+                           : fmt::format("{}:{}", address.to_string(), port);
+  };
+  return fmt::format("{} {} > {} {} {}: {}\n", r.event == KernelReset::Event::send ? "sent" : "accepted",
+                     text(r.src, r.sport), text(r.dst, r.dport),
                      r.state.empty() ? "-" : r.state, r.reason.empty() ? "-" : r.reason, reason_words(r));
 }
 

@@ -9,6 +9,8 @@ std::vector<Cause> causes_for_reason(std::string_view reason) {
     return {Cause::refused, Cause::refused_wrong_address, Cause::half_open,
             Cause::time_wait_assassination};
   if (reason == "TCP_TIMEWAIT_SOCKET") return {Cause::time_wait_assassination};
+  // An ACK that meets only a listening socket: the connection it belongs to is gone.
+  if (reason == "TCP_FLAGS") return {Cause::half_open, Cause::time_wait_assassination};
   if (reason == "TCP_STATE" || reason == "TCP_DISCONNECT_WITH_DATA") return {Cause::abort};
   if (reason == "TCP_ABORT_ON_CLOSE") return {Cause::abort_unread_data};
   if (reason == "TCP_ABORT_ON_DATA") return {Cause::data_after_close};
@@ -26,6 +28,13 @@ Verdict compare(std::string_view kernel_reason, Cause cause) {
                                                                                 : Verdict::disagree;
 }
 
+bool same_tuple(const KernelReset& record, const Address& src, uint16_t sport, const Address& dst,
+                uint16_t dport) {
+  if (!(record.src == src) || record.sport != sport) return false;
+  if (record.dport == 0) return true;
+  return record.dst == dst && record.dport == dport;
+}
+
 std::optional<size_t> best_match(const Finding& finding, const std::vector<KernelReset>& records,
                                  const std::vector<bool>& taken, int64_t tolerance_ns) {
   std::optional<size_t> best;
@@ -33,9 +42,7 @@ std::optional<size_t> best_match(const Finding& finding, const std::vector<Kerne
   for (size_t i = 0; i < records.size(); ++i) {
     const KernelReset& record = records[i];
     if (record.event != KernelReset::Event::send || (i < taken.size() && taken[i])) continue;
-    if (!(record.src == finding.src) || !(record.dst == finding.dst) ||
-        record.sport != finding.sport || record.dport != finding.dport)
-      continue;
+    if (!same_tuple(record, finding.src, finding.sport, finding.dst, finding.dport)) continue;
     const int64_t distance = std::abs(record.ts_ns - finding.ts_ns);
     if (distance < best_distance) {
       best_distance = distance;

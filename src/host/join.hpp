@@ -17,6 +17,12 @@ enum class Verdict : uint8_t { agree, disagree, no_opinion };
 // Whether the analyzer's cause fits the kernel's reason.
 Verdict compare(std::string_view kernel_reason, Cause cause);
 
+// Whether a record describes the RST src:sport > dst:dport. A RST sent on behalf of a listening
+// socket (e.g. TCP_FLAGS for a stray ACK) carries the listener's address and an empty peer
+// (0.0.0.0:0): then only the sender's side can be compared.
+bool same_tuple(const KernelReset& record, const Address& src, uint16_t sport, const Address& dst,
+                uint16_t dport);
+
 // The sent-reset record (index into `records`) with the finding's 4-tuple and direction that is
 // closest in time within `tolerance_ns`, skipping records already `taken`.
 std::optional<size_t> best_match(const Finding& finding, const std::vector<KernelReset>& records,

@@ -144,8 +144,12 @@ std::optional<KernelReset> parse_trace_line(std::string_view line) {
 }
 
 std::string reason_words(const KernelReset& record) {
-  const std::string sender = fmt::format("{}:{}", record.src.to_string(), record.sport);
-  const std::string receiver = fmt::format("{}:{}", record.dst.to_string(), record.dport);
+  const auto text = [](const Address& address, uint16_t port) {
+    return address.is_v6() ? fmt::format("[{}]:{}", address.to_string(), port)
+                           : fmt::format("{}:{}", address.to_string(), port);
+  };
+  const std::string sender = text(record.src, record.sport);
+  const std::string receiver = text(record.dst, record.dport);
   if (record.event == KernelReset::Event::receive)
     return fmt::format("accepted a reset from {}: the connection is closed", sender);
   const std::string& r = record.reason;
@@ -170,6 +174,9 @@ std::string reason_words(const KernelReset& record) {
   if (r == "TCP_RFC7323_PAWS") return "the segment failed the timestamp check (PAWS)";
   if (r == "TCP_TOO_OLD_ACK") return "the segment acknowledged data too old";
   if (r == "TCP_ACK_UNSENT_DATA") return "the segment acknowledged data never sent";
+  if (r == "TCP_FLAGS" && record.state == "TCP_LISTEN")
+    return fmt::format("no connection: a segment without SYN reached only the listening socket on {}",
+                       sender);
   if (r == "TCP_FLAGS") return "the segment carried an invalid combination of flags";
   if (r == "TCP_OLD_ACK") return "the segment acknowledged old data";
   if (r.starts_with("MPTCP_")) return fmt::format("MPTCP reset ({})", r);

@@ -13,6 +13,7 @@
 
 #include "capture/capture.hpp"
 #include "diagnose/pipeline.hpp"
+#include "host/join.hpp"
 #include "lab/scenario.hpp"
 
 namespace rstscope::lab {
@@ -73,7 +74,7 @@ class TraceCollector {
         auto records = tracer_.poll(50);
         const std::lock_guard lock(mutex_);
         for (auto& record : records)
-          if (in_lab(record.src) && in_lab(record.dst)) records_.push_back(std::move(record));
+          if (in_lab(record.src) && (in_lab(record.dst) || record.dport == 0)) records_.push_back(std::move(record));
       }
     });
   }
@@ -111,14 +112,18 @@ std::string causes_text(const std::vector<Cause>& causes) {
   return text.empty() ? "-" : text;
 }
 
+std::string endpoint_text(const Address& address, uint16_t port) {
+  return address.is_v6() ? fmt::format("[{}]:{}", address.to_string(), port)
+                         : fmt::format("{}:{}", address.to_string(), port);
+}
+
 std::string tuple_text(const host::KernelReset& r) {
-  return fmt::format("{}:{} > {}:{}", r.src.to_string(), r.sport, r.dst.to_string(), r.dport);
+  return endpoint_text(r.src, r.sport) + " > " + endpoint_text(r.dst, r.dport);
 }
 
 bool rst_on_wire(const std::vector<WireSegment>& wire, const host::KernelReset& r) {
   return std::any_of(wire.begin(), wire.end(), [&](const WireSegment& s) {
-    return (s.flags & 0x04) != 0 && s.src == r.src && s.dst == r.dst && s.sport == r.sport &&
-           s.dport == r.dport;
+    return (s.flags & 0x04) != 0 && host::same_tuple(r, s.src, s.sport, s.dst, s.dport);
   });
 }
 
@@ -130,8 +135,7 @@ void compare_all(ScenarioResult& result, const std::vector<WireSegment>& wire) {
     int64_t best_distance = 2'000'000'001;
     for (size_t i = 0; i < result.findings.size(); ++i) {
       const Finding& f = result.findings[i];
-      if (taken[i] || !(f.src == r.src) || !(f.dst == r.dst) || f.sport != r.sport || f.dport != r.dport)
-        continue;
+      if (taken[i] || !host::same_tuple(r, f.src, f.sport, f.dst, f.dport)) continue;
       const int64_t distance = std::abs(f.ts_ns - r.ts_ns);
       if (distance < best_distance) {
         best_distance = distance;
@@ -328,6 +332,11 @@ LabRun run_lab(const LabOptions& options,
   if (!tracer.open(run.setup_error)) return run;
   Topology net;
   if (!net.create(run.setup_error)) return run;
+  // The first IPv6 packets wait for neighbour discovery on each hop: resolve them before timing matters.
+  for (const char* ip : {server_v6, server_v4}) {
+    int code = 0;
+    connect_to(net.client, ip, 9, code, 3000);
+  }
   TraceCollector collector(tracer);
 
   std::mutex mutex;

@@ -264,8 +264,8 @@ void run_half_open(Context& ctx) {
   if (!open_pair(ctx, listener, pair) || !exchange(ctx, pair)) return;
   const std::string table = fmt::format("rs_half_{}", ctx.port);
   if (!ctx.net.router.nft(fmt::format(
-          "add table inet {0}; add chain inet {0} fwd {{ type filter hook forward priority 0; }}; "
-          "add rule inet {0} fwd tcp sport {1} tcp flags rst drop",
+          "add table inet {0}; add chain inet {0} pass {{ type filter hook forward priority 0; }}; "
+          "add rule inet {0} pass tcp sport {1} tcp flags rst drop",
           table, ctx.port)))
     return void(ctx.fail("nft rule failed"));
   set_linger_zero(pair.server.get());
@@ -288,8 +288,8 @@ void run_listen_overflow(Context& ctx) {
   if (!listener.valid()) return void(ctx.fail("listen failed"));
   const std::string table = fmt::format("rs_ovf_{}", ctx.port);
   if (!ctx.net.router.nft(fmt::format(
-          "add table inet {0}; add chain inet {0} fwd {{ type filter hook forward priority 0; }}; "
-          "add rule inet {0} fwd tcp dport {1} tcp flags == ack drop",
+          "add table inet {0}; add chain inet {0} pass {{ type filter hook forward priority 0; }}; "
+          "add rule inet {0} pass tcp dport {1} tcp flags == ack drop",
           table, ctx.port)))
     return void(ctx.fail("nft rule failed"));
   std::vector<Fd> clients;
@@ -350,8 +350,8 @@ void run_middlebox(Context& ctx) {
   ctx.expect = [](const host::KernelReset&) { return only(Cause::middlebox); };
   const std::string table = fmt::format("rs_mbox_{}", ctx.port);
   if (!ctx.net.router.nft(fmt::format(
-          "add table inet {0}; add chain inet {0} fwd {{ type filter hook forward priority 0; }}; "
-          "add rule inet {0} fwd tcp dport {1} meta length > 400 reject with tcp reset",
+          "add table inet {0}; add chain inet {0} pass {{ type filter hook forward priority 0; }}; "
+          "add rule inet {0} pass tcp dport {1} meta length > 400 reject with tcp reset",
           table, ctx.port)))
     return void(ctx.fail("nft rule failed"));
   Fd listener = listen_on(ctx.net.server, server_v4, ctx.port, 16);
@@ -375,10 +375,10 @@ void run_idle_timeout(Context& ctx) {
   ctx.expect = [](const host::KernelReset&) { return only(Cause::idle_timeout); };
   const std::string table = fmt::format("rs_idle_{}", ctx.port);
   if (!ctx.net.router.nft(fmt::format(
-          "add table inet {0}; add chain inet {0} fwd {{ type filter hook forward priority 0; }}; "
-          "add rule inet {0} fwd tcp dport {1} ct state established accept; "
-          "add rule inet {0} fwd tcp dport {1} tcp flags & (syn | ack) == syn accept; "
-          "add rule inet {0} fwd tcp dport {1} reject with tcp reset",
+          "add table inet {0}; add chain inet {0} pass {{ type filter hook forward priority 0; }}; "
+          "add rule inet {0} pass tcp dport {1} ct state established accept; "
+          "add rule inet {0} pass tcp dport {1} tcp flags & (syn | ack) == syn accept; "
+          "add rule inet {0} pass tcp dport {1} reject with tcp reset",
           table, ctx.port)))
     return void(ctx.fail("nft rule failed"));
   // The router's conntrack forgets established flows after 2 s of silence.
@@ -443,8 +443,8 @@ void run_keepalive_timeout(Context& ctx) {
   ::setsockopt(pair.client.get(), IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
   const std::string table = fmt::format("rs_ka_{}", ctx.port);
   if (!ctx.net.router.nft(fmt::format(
-          "add table inet {0}; add chain inet {0} fwd {{ type filter hook forward priority 0; }}; "
-          "add rule inet {0} fwd tcp sport {1} drop",
+          "add table inet {0}; add chain inet {0} pass {{ type filter hook forward priority 0; }}; "
+          "add rule inet {0} pass tcp sport {1} drop",
           table, ctx.port)))
     return void(ctx.fail("nft rule failed"));
   ctx.did("client keep-alive idle 1 s, interval 1 s, 2 probes; the router drops the server's replies");

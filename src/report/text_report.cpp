@@ -187,8 +187,8 @@ class TextReporter final : public Reporter {
     if (capture.inputs_failed != 0) inputs += fmt::format(", {} failed", capture.inputs_failed);
     line("inputs", inputs);
     line("packets", fmt::format("{} ({} captured)", capture.packets, format_bytes(capture.bytes)));
-    line("tcp", fmt::format("{} segments in {} connections", stats.track.segments,
-                            stats.track.connections));
+    line("tcp", fmt::format("{} segments in {} connection{}", stats.track.segments,
+                            stats.track.connections, stats.track.connections == 1 ? "" : "s"));
     std::string resets = fmt::format("{}", stats.track.resets);
     if (stats.diagnose.duplicates != 0) {
       resets += fmt::format(" ({} repeat an earlier reset)", stats.diagnose.duplicates);

@@ -54,6 +54,8 @@ struct Endpoint {
   uint16_t retransmissions = 0;    // retransmitted data segments
   uint16_t stalled_retransmissions = 0;  // retransmissions since the peer's ack last moved
   uint16_t resets = 0;
+  uint16_t episode_resets = 0;      // RSTs since it last sent anything else
+  uint64_t episode_rst_frame = 0;  // the first of those
   uint8_t fin_acks = 0;            // ACKs it sent that cover the peer's FIN
   uint32_t packets = 0;
   uint64_t bytes = 0;
@@ -67,7 +69,6 @@ struct Endpoint {
   uint64_t last_data_frame = 0;
   uint64_t zero_window_frame = 0;
   uint64_t keepalive_frame = 0;
-  uint64_t first_rst_frame = 0;
   uint32_t last_payload = 0;      // payload length of its last non-RST segment
   int64_t gap_before_last_ns = 0; // the connection's silence just before its last packet
 

@@ -34,6 +34,7 @@ struct AfterReset {
   SegmentBrief sender_first;         // the first of them
   bool sender_continued = false;     // it carried on its own sequence (data or ACK), not a SYN
   bool sender_syn = false;           // it opened again with a SYN
+  SegmentBrief sender_synack;        // a SYN/ACK from it after the RST
   uint32_t receiver_segments = 0;    // segments from the RST's receiver
   SegmentBrief receiver_first;
   uint32_t receiver_data = 0;        // of those, ones carrying data

@@ -198,11 +198,13 @@ void Tracker::update(Connection& connection, const Segment& segment, bool from_o
   if (segment.has(tcp_flag::rst)) {
     ++stats_.resets;
     ++connection.resets;
-    if (sender.resets++ == 0) sender.first_rst_frame = segment.frame;
+    ++sender.resets;
+    if (sender.episode_resets++ == 0) sender.episode_rst_frame = segment.frame;
     connection.history.add('r', from_originator);
     return;
   }
 
+  sender.episode_resets = 0;  // it spoke again: a later RST starts a new episode
   // Fingerprint of the sender's own packets, for comparison with RSTs in its name.
   if (sender.ttl_max == 0) sender.ttl = segment.ttl;
   sender.ttl_min = std::min(sender.ttl_min, segment.ttl);
@@ -350,12 +352,13 @@ void Tracker::open_reset(Connection& connection, const Segment& segment, bool fr
     answers.flags = receiver.last_flags;
     answers.payload_len = receiver.last_payload;
     answers.from_originator = !from_originator;
+    answers.ip_id = receiver.ip_id;
     context.since_answers_ns = segment.ts_ns - receiver.last_ts;
     context.silence_ns = receiver.gap_before_last_ns;
   }
 
   // How the receiver would judge the RST's seq (RFC 9293 §3.10.7, RFC 5961 §3.2).
-  if (receiver.syn_seen && !sender.syn_seen && sender.packets == 0 && !from_originator) {
+  if (receiver.syn_seen && !sender.syn_seen && sender.packets == sender.resets && !from_originator) {
     // SYN-SENT: the RST is acceptable only if it acknowledges the SYN (RFC 9293 §3.10.7.3).
     context.expected_seq = 0;
     context.seq_check = segment.has(tcp_flag::ack) && segment.ack == receiver.isn + 1
@@ -377,8 +380,8 @@ void Tracker::open_reset(Connection& connection, const Segment& segment, bool fr
       context.seq_check = SeqCheck::out_of_window;
     }
   }
-  context.earlier_resets = sender.resets;
-  context.earlier_reset_frame = sender.first_rst_frame;
+  context.earlier_resets = sender.episode_resets;
+  context.earlier_reset_frame = sender.episode_rst_frame;
   const auto [ttl_min, ttl_max] = observations_.host_ttl(segment.src);
   context.host_ttl_min = ttl_min;
   context.host_ttl_max = ttl_max;
@@ -413,7 +416,9 @@ void Tracker::observe_after(Connection& connection, const Segment& segment, bool
     }
     if (from_sender) {
       if (after.sender_segments++ == 0) after.sender_first = brief;
-      if (segment.has(tcp_flag::syn) && !segment.has(tcp_flag::ack)) {
+      if (segment.has(tcp_flag::syn) && segment.has(tcp_flag::ack) && !after.sender_synack.valid) {
+        after.sender_synack = brief;
+      } else if (segment.has(tcp_flag::syn) && !segment.has(tcp_flag::ack)) {
         after.sender_syn = true;
       } else if (!segment.has(tcp_flag::syn)) {
         const Endpoint& sender = context.connection.sender(context.from_originator);
