@@ -213,4 +213,17 @@ TEST_F(CliTest, LiveWithoutInterfaceIsUsageError) {
   EXPECT_EQ(result.status, 2);
 }
 
+TEST_F(CliTest, LiveRotationWithoutWriteIsUsageError) {
+  const RunResult result = run("live -i lo -C 1 --count 1");
+  EXPECT_EQ(result.status, 2);
+  EXPECT_NE(result.err.find("-C needs -w"), std::string::npos) << result.err;
+}
+
+TEST_F(CliTest, LiveRefusesAnUnknownUserForPrivilegeDrop) {
+  if (geteuid() != 0) GTEST_SKIP() << "opening an interface needs root";
+  const RunResult result = run("live -i lo --count 1 -Z no_such_user_for_rstscope");
+  EXPECT_EQ(result.status, 2);
+  EXPECT_NE(result.err.find("no_such_user_for_rstscope"), std::string::npos) << result.err;
+}
+
 }  // namespace

@@ -24,7 +24,8 @@ class CaptureSet {
   CaptureSet& operator=(const CaptureSet&) = delete;
 
   // Adds a file, "-" for standard input, or a directory (its capture files, by name).
-  // Failures are recorded in stats().capture.errors; returns false if nothing could be opened.
+  // Failures are recorded in stats().errors; returns false if nothing could be opened.
+  // Detects pcap, pcapng, gzip and zstd by magic number, never by name.
   bool add_path(const std::string& path);
   // Adds a capture held in memory (tests, generators). `name` appears in errors.
   bool add_memory(std::string name, std::vector<uint8_t> bytes);

@@ -21,7 +21,7 @@ struct PatternThresholds {
 };
 
 struct AnalyzerOptions {
-  int64_t idle_timeout_ns = 300'000'000'000;  // evict connections silent this long
+  int64_t idle_timeout_ns = 900'000'000'000;  // evict connections silent this long
   int64_t horizon_ns = 3'000'000'000;         // how long a RST waits for what comes after it
   uint64_t max_connections = 1u << 20;        // memory cap: oldest idle evicted beyond this
   PatternThresholds thresholds;

@@ -6,7 +6,7 @@ namespace rstscope {
 
 const std::vector<Rule>& rules() {
   static const std::vector<Rule> list = {
-      rule_forged,          rule_middlebox,       rule_idle_timeout,
+      rule_forged,          rule_idle_timeout,    rule_middlebox,
       rule_refused,         rule_listen_overflow, rule_keepalive_timeout,
       rule_buffer_overflow, rule_time_wait_assassination,
       rule_data_after_close, rule_half_open,      rule_abort,

@@ -35,7 +35,8 @@ std::optional<Verdict> rule_abort(const Facts& facts) {
                                       facts.rst.dst.to_string());
     return verdict;
   }
-  if (context.seq_check == SeqCheck::out_of_window) return std::nullopt;
+  // A stack aborts with its own SND.NXT; an inexact seq is somebody else's guess.
+  if (context.seq_check == SeqCheck::out_of_window || context.seq_check == SeqCheck::in_window) return std::nullopt;
   if (!facts.synchronized && !facts.answers_synack) return std::nullopt;
   if (facts.answers_synack && !facts.rst_has_ack) return std::nullopt;  // half_open's bare form
 

@@ -48,7 +48,7 @@ std::optional<Verdict> rule_forged(const Facts& facts) {
         facts.rst.ack, context.answers.seq));
   }
   if (context.seq_check == SeqCheck::in_window && after.challenge_ack && !after.exact_rst_after_challenge.valid) {
-    strength += 1;
+    strength += 2;
     verdict.frames.push_back(after.challenge.frame);
     verdict.evidence.push_back(fmt::format(
         "in the window but not exact: the receiver's challenge ACK in frame {} got no exact RST back (RFC 5961 §3.2)",

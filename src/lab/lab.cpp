@@ -121,35 +121,48 @@ std::string tuple_text(const host::KernelReset& r) {
   return endpoint_text(r.src, r.sport) + " > " + endpoint_text(r.dst, r.dport);
 }
 
-bool rst_on_wire(const std::vector<WireSegment>& wire, const host::KernelReset& r) {
-  return std::any_of(wire.begin(), wire.end(), [&](const WireSegment& s) {
-    return (s.flags & 0x04) != 0 && host::same_tuple(r, s.src, s.sport, s.dst, s.dport);
-  });
-}
-
+// Pairs truth rows with findings on the same 4-tuple, closest in time first, then judges each.
 void compare_all(ScenarioResult& result, const std::vector<WireSegment>& wire) {
-  std::vector<bool> taken(result.findings.size(), false);
-  for (Comparison& row : result.comparisons) {
-    const host::KernelReset& r = row.truth.record;
-    std::optional<size_t> best;
-    int64_t best_distance = 2'000'000'001;
+  struct Candidate {
+    int64_t distance;
+    size_t row, finding;
+  };
+  std::vector<Candidate> candidates;
+  for (size_t r = 0; r < result.comparisons.size(); ++r) {
+    const host::KernelReset& record = result.comparisons[r].truth.record;
     for (size_t i = 0; i < result.findings.size(); ++i) {
       const Finding& f = result.findings[i];
-      if (taken[i] || !host::same_tuple(r, f.src, f.sport, f.dst, f.dport)) continue;
-      const int64_t distance = std::abs(f.ts_ns - r.ts_ns);
-      if (distance < best_distance) {
-        best_distance = distance;
-        best = i;
-      }
+      const int64_t distance = std::abs(f.ts_ns - record.ts_ns);
+      if (distance <= 2'000'000'000 && host::same_tuple(record, f.src, f.sport, f.dst, f.dport))
+        candidates.push_back({distance, r, i});
     }
-    if (!best) {
-      row.outcome = rst_on_wire(wire, r) ? Outcome::mismatch : Outcome::not_on_wire;
+  }
+  std::stable_sort(candidates.begin(), candidates.end(),
+                   [](const Candidate& a, const Candidate& b) { return a.distance < b.distance; });
+  std::vector<bool> finding_taken(result.findings.size(), false);
+  for (const Candidate& c : candidates) {
+    Comparison& row = result.comparisons[c.row];
+    if (row.found || finding_taken[c.finding]) continue;
+    finding_taken[c.finding] = true;
+    row.found = true;
+    row.finding = result.findings[c.finding];
+    row.finding.kernel_reason = row.truth.record.reason;
+  }
+  for (Comparison& row : result.comparisons) {
+    if (!row.found) {
+      // On the wire only if a RST of that 4-tuple is left over after the other rows took theirs.
+      const host::KernelReset& r = row.truth.record;
+      const auto on_wire = static_cast<size_t>(std::count_if(wire.begin(), wire.end(), [&](const WireSegment& s) {
+        return (s.flags & 0x04) != 0 && host::same_tuple(r, s.src, s.sport, s.dst, s.dport);
+      }));
+      size_t claimed = 0;
+      for (size_t i = 0; i < result.findings.size(); ++i)
+        if (finding_taken[i] && host::same_tuple(r, result.findings[i].src, result.findings[i].sport,
+                                                 result.findings[i].dst, result.findings[i].dport))
+          ++claimed;
+      row.outcome = on_wire > claimed ? Outcome::mismatch : Outcome::not_on_wire;
       continue;
     }
-    taken[*best] = true;
-    row.found = true;
-    row.finding = result.findings[*best];
-    row.finding.kernel_reason = r.reason;
     const Finding& f = row.finding;
     const auto& alts = f.alternatives;
     if (f.cause == row.truth.expected) {

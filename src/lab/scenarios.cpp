@@ -168,6 +168,13 @@ bool exchange(Context& ctx, Pair& pair) {
 
 Expectation only(Cause cause) { return {cause, {}, {}}; }
 
+// After a RST from the path, the client's side is gone while the server's is not: when the server
+// speaks again (its FIN at the end), the client's kernel answers NO_SOCKET, a half-open reset.
+Expectation after_path_reset(const host::KernelReset& record) {
+  if (record.reason == "NO_SOCKET") return only(Cause::half_open);
+  return only(Cause::unexplained);
+}
+
 }  // namespace
 
 // 3.1: nothing listens on the port; the server's kernel answers the SYN with RST/ACK.
@@ -282,7 +289,11 @@ void run_half_open(Context& ctx) {
 // 3.4: accept queue full with tcp_abort_on_overflow=1. The final ACKs of two handshakes are held
 // back while two more connections fill the queue (via SYN cookies); the held ones then overflow.
 void run_listen_overflow(Context& ctx) {
-  ctx.expect = [](const host::KernelReset&) { return only(Cause::listen_overflow); };
+  ctx.expect = [](const host::KernelReset& record) {
+    // Closing the listener at the end aborts the connections still queued (TCP_STATE).
+    if (record.reason == "TCP_STATE") return only(Cause::abort);
+    return only(Cause::listen_overflow);
+  };
   ctx.net.server.sysctl("net.ipv4.tcp_abort_on_overflow", "1");
   Fd listener = listen_on(ctx.net.server, server_v4, ctx.port, 1);
   if (!listener.valid()) return void(ctx.fail("listen failed"));
@@ -347,7 +358,7 @@ void run_time_wait_assassination(Context& ctx) {
 
 // 3.7: a firewall in the path resets the connection when a request is too large.
 void run_middlebox(Context& ctx) {
-  ctx.expect = [](const host::KernelReset&) { return only(Cause::middlebox); };
+  ctx.expect = after_path_reset;
   const std::string table = fmt::format("rs_mbox_{}", ctx.port);
   if (!ctx.net.router.nft(fmt::format(
           "add table inet {0}; add chain inet {0} pass {{ type filter hook forward priority 0; }}; "
@@ -372,7 +383,7 @@ void run_middlebox(Context& ctx) {
 
 // 3.7: a stateful firewall forgets an idle flow, then rejects its next segment.
 void run_idle_timeout(Context& ctx) {
-  ctx.expect = [](const host::KernelReset&) { return only(Cause::idle_timeout); };
+  ctx.expect = after_path_reset;
   const std::string table = fmt::format("rs_idle_{}", ctx.port);
   if (!ctx.net.router.nft(fmt::format(
           "add table inet {0}; add chain inet {0} pass {{ type filter hook forward priority 0; }}; "
@@ -393,8 +404,8 @@ void run_idle_timeout(Context& ctx) {
     ctx.did("client sent after the idle period; the router answered with a RST");
     ctx.add_extra("firewall", parse_ip(server_v4), ctx.port, parse_ip(client_v4),
                   local_port(pair.client.get()),
-                  {Cause::idle_timeout, {Cause::middlebox},
-                   "both come from the path; only the silence before it says idle"});
+                  {Cause::idle_timeout, {Cause::middlebox, Cause::forged},
+                   "all three come from the path; only the silence before it says idle"});
     std::string got;
     receive(pair.client.get(), got, 1000);
   }

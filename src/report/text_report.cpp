@@ -227,7 +227,8 @@ class TextReporter final : public Reporter {
       line("evicted", fmt::format("{} idle, {} under the memory cap", stats.track.evicted_idle,
                                   stats.track.evicted_pressure));
     }
-    if (capture.kernel_dropped != 0 || capture.interface_dropped != 0) {
+    // Live runs always show the drop counters: zero drops is news worth stating there.
+    if (options_.streaming || capture.kernel_dropped != 0 || capture.interface_dropped != 0) {
       line("dropped", fmt::format("{} by the kernel, {} by the interface",
                                   capture.kernel_dropped, capture.interface_dropped));
     }

@@ -14,7 +14,7 @@
 namespace rstscope {
 
 struct TrackerOptions {
-  int64_t idle_timeout_ns = 300'000'000'000;    // active connections silent this long are dropped
+  int64_t idle_timeout_ns = 900'000'000'000;    // active connections silent this long are dropped
   int64_t closing_timeout_ns = 120'000'000'000;  // closed ones linger this long (TIME-WAIT and more)
   int64_t horizon_ns = 3'000'000'000;
   uint64_t max_connections = 1u << 20;
