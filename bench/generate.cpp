@@ -434,6 +434,9 @@ class Generator {
         other.side[0].port = client_port(self.side[0].address);
         other.side[1].address = server_address(v6, host);
         other.side[1].port = self.side[1].port;
+        other.side[1].ttl = self.side[1].ttl;  // one host, two addresses
+        other.side[0].ttl = self.side[0].ttl;
+        other.side[0].mss = other.side[1].mss = v6 ? 1440 : 1460;
         other.vlan = self.vlan;
         other.rounds_left = 1;
         schedule_first(companion);
@@ -464,6 +467,7 @@ class Generator {
             other.side[0].address = client_address(other.side[1].address.is_v6());
             other.side[0].port = client_port(other.side[0].address);
           }
+          other.side[0].mss = other.side[1].mss = other.side[1].address.is_v6() ? 1440 : 1460;
           schedule_first(member);
         }
         break;

@@ -222,6 +222,7 @@ TEST_F(CliTest, LiveRotationWithoutWriteIsUsageError) {
 TEST_F(CliTest, LiveRefusesAnUnknownUserForPrivilegeDrop) {
   if (geteuid() != 0) GTEST_SKIP() << "opening an interface needs root";
   const RunResult result = run("live -i lo --count 1 -Z no_such_user_for_rstscope");
+  if (result.err.find("lo: ") != std::string::npos) GTEST_SKIP() << "cannot capture: " << result.err;
   EXPECT_EQ(result.status, 2);
   EXPECT_NE(result.err.find("no_such_user_for_rstscope"), std::string::npos) << result.err;
 }

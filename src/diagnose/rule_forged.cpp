@@ -29,11 +29,12 @@ std::optional<Verdict> rule_forged(const Facts& facts) {
     verdict.evidence.push_back(fmt::format(
         "the purported sender answered the same SYN with a SYN/ACK in frame {} after its RST",
         after.sender_synack.frame));
-  } else if (after.sender_continued && !after.sender_syn) {
+  } else if (after.sender_continued && !after.sender_syn && after.sender_acked_answers) {
     strength += 2;
     verdict.frames.push_back(after.sender_first.frame);
     verdict.evidence.push_back(fmt::format(
-        "the purported sender kept sending its own stream after the RST (frame {}): a race with an injector",
+        "the purported sender kept sending its own stream after the RST (frame {}), and acknowledged what the RST "
+        "answered: a race with an injector",
         after.sender_first.frame));
   }
   if (context.seq_check == SeqCheck::out_of_window && facts.synchronized) {

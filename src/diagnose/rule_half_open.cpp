@@ -59,7 +59,12 @@ std::optional<Verdict> rule_half_open(const Facts& facts) {
                                       facts.rst.src.to_string());
     return verdict;
   }
-  if (facts.sender_spoke && !facts.sender.fin_seen) {
+  const bool only_synack = !facts.context.from_originator && connection.synack_seen && !facts.sender.data_seen &&
+                           !facts.sender.fin_seen && facts.rst.seq == facts.sender.isn + 1;
+  if (only_synack) {
+    verdict.evidence.push_back("the sender had sent nothing but its SYN/ACK");
+    verdict.alternatives.push_back(Cause::listen_overflow);
+  } else if (facts.sender_spoke && !facts.sender.fin_seen) {
     verdict.confidence = Confidence::high;
     verdict.evidence.push_back(fmt::format("the sender had taken part in this connection (its last packet in frame {})",
                                            facts.sender.last_frame));
@@ -67,6 +72,10 @@ std::optional<Verdict> rule_half_open(const Facts& facts) {
     verdict.evidence.push_back("the capture shows nothing from the sender before");
   }
   if (facts.sender.fin_seen) verdict.alternatives.push_back(Cause::data_after_close);
+  if (facts.ttl_known && !facts.ttl_matches) {
+    verdict.confidence = Confidence::low;  // not the endpoint's own packet
+    verdict.alternatives.push_back(Cause::middlebox);
+  }
   verdict.alternatives.push_back(Cause::idle_timeout);
   verdict.explanation = fmt::format(
       "{} no longer knew the connection (restart, crash or lost state) and reset {}",

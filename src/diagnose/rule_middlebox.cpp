@@ -33,7 +33,10 @@ std::optional<Verdict> rule_middlebox(const Facts& facts) {
   }
   const bool ttl_unlike = facts.ttl_known && !facts.ttl_matches;
   if (!ttl_unlike && !facts.ip_id_unlike && device.empty()) return std::nullopt;
-  if (context.after.sender_continued) return std::nullopt;  // a race is forged's signature
+  // The real sender carrying on is a race (forged) unless the segment the RST answered never
+  // reached it: then a device in the path swallowed that segment and answered in its name.
+  const bool swallowed = context.after.sender_continued && !context.after.sender_acked_answers;
+  if (context.after.sender_continued && !swallowed) return std::nullopt;
   Verdict verdict;
   verdict.cause = Cause::middlebox;
   verdict.sender = Sender::path;
@@ -56,6 +59,13 @@ std::optional<Verdict> rule_middlebox(const Facts& facts) {
     verdict.confidence = Confidence::high;
     verdict.evidence.push_back(fmt::format("the other side was reset at the same moment (frame {})",
                                            context.after.receiver_rst.frame));
+  }
+  if (swallowed) {
+    verdict.confidence = Confidence::high;
+    verdict.evidence.push_back(fmt::format(
+        "the real sender carried on (frame {}) without ever acknowledging frame {}: the path dropped that segment "
+        "and answered it with this RST",
+        context.after.sender_first.frame, context.answers.frame));
   }
   if (context.seq_check != SeqCheck::exact) verdict.alternatives.push_back(Cause::forged);
   if (facts.answers_syn) verdict.alternatives.push_back(Cause::refused);

@@ -33,6 +33,7 @@ struct AfterReset {
   uint32_t sender_segments = 0;      // non-RST segments from the purported sender
   SegmentBrief sender_first;         // the first of them
   bool sender_continued = false;     // it carried on its own sequence (data or ACK), not a SYN
+  bool sender_acked_answers = false; // its later ACKs cover the segment the RST answered
   bool sender_syn = false;           // it opened again with a SYN
   SegmentBrief sender_synack;        // a SYN/ACK from it after the RST
   uint32_t receiver_segments = 0;    // segments from the RST's receiver

@@ -425,7 +425,12 @@ void Tracker::observe_after(Connection& connection, const Segment& segment, bool
         const bool own_stream =
             sender.seq_known && std::abs(static_cast<int64_t>(seq_diff(segment.seq, sender.next_seq))) < too_far_seq;
         if (own_stream && (segment.payload_len > 0 || segment.has(tcp_flag::ack))) after.sender_continued = true;
-      }
+        // Did the segment the RST answered reach the real sender? Then nobody in the path dropped it.
+        const SegmentBrief& answers = context.answers;
+        if (segment.has(tcp_flag::ack) &&
+            (!answers.valid || seq_ge(segment.ack, answers.seq + answers.seq_len()))) {
+          after.sender_acked_answers = true;
+        }      }
     } else {
       if (after.receiver_segments++ == 0) {
         after.receiver_first = brief;
