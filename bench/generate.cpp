@@ -5,6 +5,7 @@
 // of every reset cause in DESIGN.md, each with its wire signature. Beside the capture it writes
 // FILE.truth.tsv: the frame number and intended cause of every RST. Deterministic from --seed.
 //
+// Random draws are never two to one expression, so that every compiler gives the same bytes.
 // Each connection is planned a few packets at a time into a reused buffer of concrete segments
 // (seq, ack, flags, length, delay); a heap of next-send times interleaves all connections in
 // capture-time order.
@@ -647,7 +648,8 @@ class Generator {
           // The first request follows the handshake at once; later ones after a pause.
           const bool first = slot.side[0].snd_nxt == slot.side[0].isn + 1;
           request(slot, first ? static_cast<uint32_t>(random_.range(30, 3000)) : think());
-          response_flight(slot, reply(slot, 1) + static_cast<uint32_t>(random_.range(50, 3000)));
+          const uint32_t answer = reply(slot, 1);
+          response_flight(slot, answer + static_cast<uint32_t>(random_.range(50, 3000)));
           return;
         }
         slot.stage = Stage::ending;
@@ -668,7 +670,8 @@ class Generator {
           // The server is killed in the middle of sending a response.
           request(slot, short_think());
           slot.response_left = std::max<uint32_t>(slot.response_left, 6 * payload_mss(slot));
-          response_flight(slot, reply(slot, 1), static_cast<uint32_t>(random_.range(1, 5)));
+          const uint32_t answer = reply(slot, 1);
+          response_flight(slot, answer, static_cast<uint32_t>(random_.range(1, 5)));
           active_reset(slot, 1, burst(), abort_);
         } else {
           // The client gives up waiting for an answer to its request and aborts.
@@ -695,8 +698,8 @@ class Generator {
       }
       case half_open: {
         // The server restarted during a quiet spell and lost the connection (§3.3).
-        segment(slot, 0, flag::psh | flag::ack, static_cast<uint32_t>(random_.range(60, 800)),
-                long_silence() / 4);
+        const uint32_t quiet = long_silence() / 4;
+        segment(slot, 0, flag::psh | flag::ack, static_cast<uint32_t>(random_.range(60, 800)), quiet);
         slot.side[1].ip_id = static_cast<uint16_t>(random_.u32());
         stateless_reset(slot, 1, slot.side[0].rcv_nxt, reply(slot, 1), half_open);
         return;
@@ -739,8 +742,8 @@ class Generator {
         const int spoofed = slot.capture_near_server ? 0 : 1;
         Endpoint& name = slot.side[spoofed];
         if (random_.chance(0.5)) {
-          segment(slot, 0, flag::psh | flag::ack, static_cast<uint32_t>(random_.range(60, 800)),
-                  long_silence());
+          const uint32_t quiet = long_silence();
+          segment(slot, 0, flag::psh | flag::ack, static_cast<uint32_t>(random_.range(60, 800)), quiet);
           raw(slot, spoofed, flag::rst | flag::ack, name.snd_nxt, name.rcv_nxt, 0, 0,
               slot.capture_near_server ? slot.rtt_us / 3 : static_cast<uint32_t>(random_.range(30, 400)),
               from_path | no_timestamp, idle_timeout);
@@ -809,7 +812,8 @@ class Generator {
         return;
       }
       default:
-        close(slot, random_.chance(0.6) ? 0 : 1, think());
+        const int first = random_.chance(0.6) ? 0 : 1;
+        close(slot, first, think());
         return;
     }
   }
