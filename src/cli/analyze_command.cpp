@@ -29,7 +29,7 @@ struct AnalyzeArguments {
   std::string color = "auto";
   std::string output;
   bool force = false;
-  double idle_timeout_seconds = 300;
+  double idle_timeout_seconds = 900;
   double horizon_seconds = 3;
   uint64_t max_connections = 1u << 20;
   uint64_t rst_flood_min = 0, syn_flood_min = 0, backscatter_min = 0, port_scan_min = 0,

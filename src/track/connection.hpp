@@ -111,6 +111,7 @@ struct Connection {
   uint64_t syn_in_established_frame = 0;
   // Links for the idle lists, by pool index.
   uint32_t older = 0, newer = 0;
+  int64_t touched_ts = 0;        // when it was last moved to the front of its list
   uint8_t list = 0;
 
   Endpoint& sender(bool from_originator) { return from_originator ? originator : responder; }

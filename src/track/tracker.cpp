@@ -10,6 +10,7 @@ namespace rstscope {
 namespace {
 
 constexpr int64_t too_far_seq = 1 << 20;  // seq jumps beyond this are not one stream (Zeek's bound)
+constexpr int64_t touch_interval_ns = 1'000'000'000;
 
 bool is_pure_ack(const Segment& segment) {
   return segment.payload_len == 0 &&
@@ -114,7 +115,13 @@ void Tracker::add(const Segment& segment) {
   if (connection->pending_resets > 0) observe_after(*connection, segment, from_originator);
   if (segment.has(tcp_flag::rst)) open_reset(*connection, segment, from_originator, created);
   update(*connection, segment, from_originator);
-  table_.touch(connection, connection->closed() ? ConnectionTable::closing : ConnectionTable::active);
+  // Keep the idle lists in approximate LRU order: moving a connection costs two cache misses,
+  // so a busy connection is moved at most once per touch interval.
+  const auto list = connection->closed() ? ConnectionTable::closing : ConnectionTable::active;
+  if (connection->list != list || segment.ts_ns - connection->touched_ts > touch_interval_ns) {
+    connection->touched_ts = segment.ts_ns;
+    table_.touch(connection, list);
+  }
   release(now_ns_, false);
 }
 
@@ -316,7 +323,7 @@ void Tracker::update(Connection& connection, const Segment& segment, bool from_o
     sender.fin_ts = segment.ts_ns;
     sender.fin_frame = segment.frame;
   }
-  if (sender.packets == 1 || segment.has(tcp_flag::syn)) observations_.host_packet(segment.src, segment.ttl);
+  if (sender.packets == 1 && segment.payload_len > 0) observations_.host_packet(segment.src, segment.ttl);
   sender.last_seq = segment.seq;
   sender.last_ack = segment.ack;
   sender.last_flags = segment.flags;
