@@ -31,11 +31,18 @@ const std::map<std::string, std::string>& required_evidence() {
       {"buffer_overflow", "TCP_ABORT_ON_CLOSE"},
       {"keepalive_timeout", "TCP_KEEPALIVE_TIMEOUT"},
       {"forged", "forger"},
+      {"forged_exact", "forger"},
+      {"forged_in_window", "forger"},
+      {"forged_out_of_window", "forger"},
+      {"blind_sweep", "forger"},
+      {"rst_burst", "forger"},
+      {"syn_flood", "pattern"},
   };
   return table;
 }
 
 bool has_evidence(const ScenarioResult& result, const std::string& needed) {
+  if (needed == "pattern") return !result.expected_patterns.empty() && result.agrees();
   if (needed == "firewall" || needed == "forger")
     return std::any_of(result.comparisons.begin(), result.comparisons.end(), [&](const Comparison& c) {
       return c.truth.origin == needed && c.outcome != Outcome::not_on_wire;

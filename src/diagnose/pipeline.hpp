@@ -11,7 +11,9 @@ namespace rstscope {
 using ProgressCallback = std::function<void(const RunStats& so_far)>;
 
 // Reads every packet of `capture`, analyses it and reports to `sink`. Returns the counters.
+// With threads > 1, reading and decoding run on their own thread and hand batches of segments
+// to the analysis; the findings are the same, in the same order, as with one thread.
 RunStats analyze_capture(CaptureSet& capture, const AnalyzerOptions& options, FindingSink& sink,
-                         const ProgressCallback& progress = {});
+                         const ProgressCallback& progress = {}, unsigned threads = 1);
 
 }  // namespace rstscope
