@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "lab/scenario.hpp"
+#include "synth/frames.hpp"
 
 namespace rstscope::lab {
 
@@ -530,32 +531,13 @@ void run_forged(Context& ctx) {
 namespace {
 
 // A hand-made IPv4 TCP segment, as an attacker writes it: every header field is chosen.
-struct Crafted {
-  Address src, dst;
-  uint16_t sport = 0, dport = 0;
-  uint32_t seq = 0, ack = 0;
-  uint8_t flags = 0;
-  uint16_t window = 502;
-  uint16_t ip_id = 0x2106;
-  uint8_t ttl = 64;
+struct Crafted : synth::SegmentSpec {
+  Crafted() {
+    window = 502;
+    ip_id = 0x2106;
+    df = false;
+  }
 };
-
-void put16(uint8_t* p, uint32_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
-void put32(uint8_t* p, uint32_t v) {
-  put16(p, v >> 16);
-  put16(p + 2, v & 0xffff);
-}
-uint32_t add_words(const uint8_t* p, size_t length, uint32_t sum) {
-  for (size_t i = 0; i + 1 < length; i += 2) sum += static_cast<uint32_t>((p[i] << 8) | p[i + 1]);
-  return sum;
-}
-uint16_t checksum(uint32_t sum) {
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint16_t>(~sum & 0xffff);
-}
 
 // One raw socket in a namespace (IPPROTO_RAW: the header is ours), kept open for many segments.
 class RawSender {
@@ -566,32 +548,13 @@ class RawSender {
     return fd_.valid();
   }
   bool send(const Crafted& segment, std::string& error) {
-    uint8_t packet[40] = {};
-    uint8_t* ip = packet;
-    uint8_t* tcp = packet + 20;
-    ip[0] = 0x45;
-    put16(ip + 2, sizeof packet);
-    put16(ip + 4, segment.ip_id);
-    ip[8] = segment.ttl;
-    ip[9] = IPPROTO_TCP;
-    std::memcpy(ip + 12, segment.src.bytes.data(), 4);
-    std::memcpy(ip + 16, segment.dst.bytes.data(), 4);
-    put16(ip + 10, checksum(add_words(ip, 20, 0)));
-    put16(tcp, segment.sport);
-    put16(tcp + 2, segment.dport);
-    put32(tcp + 4, segment.seq);
-    put32(tcp + 8, segment.ack);
-    tcp[12] = 5 << 4;
-    tcp[13] = segment.flags;
-    put16(tcp + 14, segment.window);
-    // Pseudo-header (addresses, protocol, TCP length), then the header itself.
-    const uint32_t pseudo = add_words(ip + 12, 8, 0) + IPPROTO_TCP + 20;
-    put16(tcp + 16, checksum(add_words(tcp, 20, pseudo)));
+    packet_.clear();
+    synth::append_ip_packet(packet_, segment);
     sockaddr_in to{};
     to.sin_family = AF_INET;
     std::memcpy(&to.sin_addr, segment.dst.bytes.data(), 4);
-    if (::sendto(fd_.get(), packet, sizeof packet, 0, reinterpret_cast<const sockaddr*>(&to), sizeof to) ==
-        static_cast<ssize_t>(sizeof packet))
+    if (::sendto(fd_.get(), packet_.data(), packet_.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof to) ==
+        static_cast<ssize_t>(packet_.size()))
       return true;
     error = fmt::format("raw send: {}", std::strerror(errno));
     return false;
@@ -599,6 +562,7 @@ class RawSender {
 
  private:
   Fd fd_;
+  std::vector<uint8_t> packet_;
 };
 
 constexpr uint8_t flag_syn = 0x02, flag_rst = 0x04, flag_ack = 0x10;

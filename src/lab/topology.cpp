@@ -12,32 +12,12 @@
 #include <cstring>
 #include <fmt/format.h>
 
+#include "decode/decode.hpp"
+
 namespace rstscope::lab {
 namespace {
 
 std::atomic<unsigned> topology_counter{0};
-
-uint16_t read16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
-uint32_t read32(const uint8_t* p) {
-  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
-}
-void write16(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
-void write32(uint8_t* p, uint32_t v) {
-  write16(p, static_cast<uint16_t>(v >> 16));
-  write16(p + 2, static_cast<uint16_t>(v));
-}
-uint32_t sum_words(const uint8_t* p, size_t length, uint32_t sum) {
-  for (size_t i = 0; i + 1 < length; i += 2) sum += read16(p + i);
-  if (length % 2 != 0) sum += uint32_t{p[length - 1]} << 8;
-  return sum;
-}
-uint16_t fold(uint32_t sum) {
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint16_t>(~sum);
-}
 
 }  // namespace
 
@@ -107,50 +87,25 @@ void Topology::destroy() {
 }
 
 std::optional<WireSegment> parse_frame(const uint8_t* data, uint32_t length) {
-  if (length < 14) return std::nullopt;
-  uint16_t ether_type = read16(data + 12);
-  size_t offset = 14;
-  if (ether_type == 0x8100 && length >= 18) {
-    ether_type = read16(data + 16);
-    offset = 18;
-  }
+  // The analyzer's own decoder: the lab reads the wire exactly as analyze does.
+  Packet packet;
+  packet.link_type = 1;  // Ethernet
+  packet.data = data;
+  packet.caplen = length;
+  packet.origlen = length;
+  Segment decoded;
+  DecodeStats ignored;
+  if (decode(packet, decoded, ignored) != DecodeResult::tcp) return std::nullopt;
   WireSegment segment;
-  size_t tcp_offset = 0;
-  uint32_t ip_payload = 0;
-  if (ether_type == 0x0800) {
-    if (length < offset + 20) return std::nullopt;
-    const uint8_t* ip = data + offset;
-    const size_t header = size_t{ip[0] & 0x0fu} * 4;
-    if ((ip[0] >> 4) != 4 || header < 20 || ip[9] != 6 || length < offset + header) return std::nullopt;
-    const uint16_t total = read16(ip + 2);
-    if (total < header) return std::nullopt;
-    segment.ttl = ip[8];
-    segment.src = Address::v4(ip + 12);
-    segment.dst = Address::v4(ip + 16);
-    tcp_offset = offset + header;
-    ip_payload = static_cast<uint32_t>(total - header);
-  } else if (ether_type == 0x86dd) {
-    if (length < offset + 40) return std::nullopt;
-    const uint8_t* ip = data + offset;
-    if (ip[6] != 6) return std::nullopt;  // extension headers are not used in the lab
-    segment.ttl = ip[7];
-    segment.src = Address::v6(ip + 8);
-    segment.dst = Address::v6(ip + 24);
-    tcp_offset = offset + 40;
-    ip_payload = read16(ip + 4);
-  } else {
-    return std::nullopt;
-  }
-  if (length < tcp_offset + 20) return std::nullopt;
-  const uint8_t* tcp = data + tcp_offset;
-  const uint32_t tcp_header = uint32_t{static_cast<uint32_t>(tcp[12] >> 4)} * 4;
-  if (tcp_header < 20 || ip_payload < tcp_header) return std::nullopt;
-  segment.sport = read16(tcp);
-  segment.dport = read16(tcp + 2);
-  segment.seq = read32(tcp + 4);
-  segment.ack = read32(tcp + 8);
-  segment.flags = tcp[13];
-  segment.payload_len = ip_payload - tcp_header;
+  segment.src = decoded.src;
+  segment.dst = decoded.dst;
+  segment.sport = decoded.sport;
+  segment.dport = decoded.dport;
+  segment.seq = decoded.seq;
+  segment.ack = decoded.ack;
+  segment.flags = decoded.flags;
+  segment.ttl = decoded.ttl;
+  segment.payload_len = decoded.payload_len;
   return segment;
 }
 
@@ -242,38 +197,34 @@ std::vector<WireSegment> WireCapture::segments() const {
 
 bool inject_tcp_v4(const Namespace& ns, const WireSegment& segment, const std::string& payload,
                    std::string& error) {
+  synth::SegmentSpec spec;
+  spec.src = segment.src;
+  spec.dst = segment.dst;
+  spec.sport = segment.sport;
+  spec.dport = segment.dport;
+  spec.seq = segment.seq;
+  spec.ack = segment.ack;
+  spec.flags = segment.flags;
+  spec.window = 502;
+  spec.ip_id = 0x2106;
+  spec.df = false;
+  spec.ttl = segment.ttl != 0 ? segment.ttl : 64;
+  spec.payload = payload;
+  spec.payload_len = static_cast<uint32_t>(payload.size());
+  return send_raw_v4(ns, spec, error);
+}
+
+bool send_raw_v4(const Namespace& ns, const synth::SegmentSpec& spec, std::string& error) {
   const int fd = ns.socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
   if (fd < 0) {
     error = fmt::format("raw socket: {}", std::strerror(errno));
     return false;
   }
-  std::vector<uint8_t> packet(40 + payload.size(), 0);
-  uint8_t* ip = packet.data();
-  uint8_t* tcp = ip + 20;
-  ip[0] = 0x45;
-  write16(ip + 2, static_cast<uint16_t>(packet.size()));
-  write16(ip + 4, 0x2106);
-  ip[8] = segment.ttl != 0 ? segment.ttl : 64;
-  ip[9] = IPPROTO_TCP;
-  std::memcpy(ip + 12, segment.src.bytes.data(), 4);
-  std::memcpy(ip + 16, segment.dst.bytes.data(), 4);
-  write16(ip + 10, fold(sum_words(ip, 20, 0)));
-  write16(tcp, segment.sport);
-  write16(tcp + 2, segment.dport);
-  write32(tcp + 4, segment.seq);
-  write32(tcp + 8, segment.ack);
-  tcp[12] = 5 << 4;
-  tcp[13] = segment.flags;
-  write16(tcp + 14, 502);
-  std::memcpy(tcp + 20, payload.data(), payload.size());
-  // Checksum over the pseudo-header (addresses, protocol, length) and the segment.
-  uint32_t sum = sum_words(ip + 12, 8, 0);
-  sum += IPPROTO_TCP;
-  sum += static_cast<uint32_t>(20 + payload.size());
-  write16(tcp + 16, fold(sum_words(tcp, 20 + payload.size(), sum)));
+  std::vector<uint8_t> packet;
+  synth::append_ip_packet(packet, spec);
   sockaddr_in to{};
   to.sin_family = AF_INET;
-  std::memcpy(&to.sin_addr, segment.dst.bytes.data(), 4);
+  std::memcpy(&to.sin_addr, spec.dst.bytes.data(), 4);
   const ssize_t sent = ::sendto(fd, packet.data(), packet.size(), 0,
                                 reinterpret_cast<const sockaddr*>(&to), sizeof to);
   const int saved = errno;

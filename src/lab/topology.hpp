@@ -12,6 +12,7 @@
 
 #include "core/types.hpp"
 #include "lab/netns.hpp"
+#include "synth/frames.hpp"
 
 namespace rstscope::lab {
 
@@ -86,5 +87,7 @@ class WireCapture {
 // Sends a hand-made IPv4 TCP segment from a raw socket inside `ns` (the lab's forger).
 bool inject_tcp_v4(const Namespace& ns, const WireSegment& segment, const std::string& payload,
                    std::string& error);
+// Sends one IPv4 TCP segment whose every header field the caller chose, from inside `ns`.
+bool send_raw_v4(const Namespace& ns, const synth::SegmentSpec& spec, std::string& error);
 
 }  // namespace rstscope::lab
