@@ -5,7 +5,7 @@ packages=(
   build-essential cmake ninja-build g++ clang libclang-rt-14-dev
   libpcap-dev libcli11-dev libfmt-dev zlib1g-dev libzstd-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  iproute2 nftables tcpdump tshark tcptrace gzip zstd procps
+  iproute2 nftables tcpdump tshark tcptrace gzip zstd procps python3
 )
 missing=()
 for package in "${packages[@]}"; do

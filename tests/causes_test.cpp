@@ -74,6 +74,8 @@ TEST(RefusedWrongAddress, SamePortAcceptsOnNeighbourAddress) {
 TEST(Abort, RstAckFromSynchronizedEndpoint) {
   Scenario scenario;
   auto& c = established(scenario);
+  c.client.data(50);  // the sender's own data is the last thing on the connection
+  c.server.ack();
   const uint64_t rst = c.client.rst_ack();
   const Collected out = scenario.run();
   const Finding& finding = only_reset(out, rst);

@@ -69,14 +69,15 @@ std::optional<Verdict> rule_abort(const Facts& facts) {
   } else {
     verdict.evidence.push_back("no FIN from the sender before: the connection was aborted, not closed");
   }
-  const bool unread = receiver.data_seen && receiver.last_data_ts >= sender.last_data_ts &&
-                      !sender.fin_seen && !receiver.fin_seen && sender.ack_known &&
-                      seq_lt(sender.max_ack, receiver.next_seq);
+  // The peer's data was the last thing to arrive, and the sender answered it with nothing but
+  // (at most) the kernel's ACK: the application never read it before closing.
+  const bool unread = receiver.data_seen && !sender.fin_seen && !receiver.fin_seen &&
+                      (!sender.data_seen || receiver.last_data_ts > sender.last_data_ts);
   if (unread) {
     verdict.cause = Cause::abort_unread_data;
     verdict.frames.push_back(receiver.last_data_frame);
     verdict.evidence.push_back(fmt::format(
-        "the peer's data in frame {} was the last thing the sender received, and it had not acknowledged it",
+        "the peer's data in frame {} was the last thing the sender received, and it sent no data after it",
         receiver.last_data_frame));
     verdict.alternatives.push_back(Cause::abort);
     verdict.explanation = fmt::format("{} closed the connection while {}'s data was still unread",

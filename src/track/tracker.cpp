@@ -271,7 +271,7 @@ void Tracker::update(Connection& connection, const Segment& segment, bool from_o
     ++sender.stalled_retransmissions;
     if (sender.retransmissions == 1 || sender.retransmissions == 10) connection.history.add('t', from_originator);
   } else if (segment.payload_len <= 1 && segment.seq + 1 == sender.next_seq &&
-             !segment.has(tcp_flag::fin) && sender.data_seen) {
+             !segment.has(tcp_flag::fin) && (sender.data_seen || connection.established)) {
     // Keep-alive probe: one byte below SND.NXT, so the peer must answer with an ACK (RFC 9293 §3.8.4).
     ++sender.keepalives;
     sender.keepalive_frame = segment.frame;
