@@ -9,7 +9,9 @@ ConnectionTable::ConnectionTable(uint64_t max_connections)
   // Start small and double: memory follows the live connections, up to the cap.
   slots_.assign(1024, Slot{0, empty});
   mask_ = slots_.size() - 1;
-  pool_.reserve(512);
+  // Reserved, not touched: pages are only used as connections arrive, and the pool never has to
+  // be copied to a larger block (which would double the peak memory).
+  pool_.reserve(max_connections_ + 1);
   pool_.emplace_back();
 }
 

@@ -9,8 +9,9 @@ namespace rstscope {
 
 class ConnectionTable {
  public:
-  // Lists a connection can sit on: still active, or closed and lingering a short while.
-  enum List : uint8_t { active = 1, closing = 2 };
+  // Lists a connection can sit on: synchronized and active, closed and lingering a short while,
+  // or embryonic (a handshake that never completed: what a SYN flood leaves behind).
+  enum List : uint8_t { active = 1, closing = 2, embryonic = 3 };
 
   explicit ConnectionTable(uint64_t max_connections);
 
@@ -43,8 +44,8 @@ class ConnectionTable {
   std::vector<Connection> pool_;  // index 0 is a sentinel, never used
   std::vector<uint32_t> free_;
   // Heads (newest) and tails (oldest) of the idle lists, by list number.
-  uint32_t newest_[3] = {0, 0, 0};
-  uint32_t oldest_[3] = {0, 0, 0};
+  uint32_t newest_[4] = {0, 0, 0, 0};
+  uint32_t oldest_[4] = {0, 0, 0, 0};
 };
 
 }  // namespace rstscope

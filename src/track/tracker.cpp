@@ -12,6 +12,12 @@ namespace {
 constexpr int64_t too_far_seq = 1 << 20;  // seq jumps beyond this are not one stream (Zeek's bound)
 constexpr int64_t touch_interval_ns = 1'000'000'000;
 
+// Both sides are in step: the handshake completed, or data flowed (a connection seen mid-stream).
+bool synchronized(const Connection& connection) {
+  return connection.established || connection.originator.data_seen || connection.responder.data_seen ||
+         !connection.originator_known;
+}
+
 bool is_pure_ack(const Segment& segment) {
   return segment.payload_len == 0 &&
          (segment.flags & (tcp_flag::syn | tcp_flag::fin | tcp_flag::rst)) == 0 &&
@@ -117,7 +123,9 @@ void Tracker::add(const Segment& segment) {
   update(*connection, segment, from_originator);
   // Keep the idle lists in approximate LRU order: moving a connection costs two cache misses,
   // so a busy connection is moved at most once per touch interval.
-  const auto list = connection->closed() ? ConnectionTable::closing : ConnectionTable::active;
+  const auto list = connection->closed()  ? ConnectionTable::closing
+                    : synchronized(*connection) ? ConnectionTable::active
+                                               : ConnectionTable::embryonic;
   if (connection->list != list || segment.ts_ns - connection->touched_ts > touch_interval_ns) {
     connection->touched_ts = segment.ts_ns;
     table_.touch(connection, list);
@@ -132,7 +140,7 @@ void Tracker::advance(int64_t now_ns) {
 }
 
 void Tracker::finish() {
-  for (auto list : {ConnectionTable::closing, ConnectionTable::active}) {
+  for (auto list : {ConnectionTable::closing, ConnectionTable::embryonic, ConnectionTable::active}) {
     while (Connection* oldest = table_.oldest(list)) end(oldest);
   }
   release(now_ns_, true);
@@ -471,16 +479,20 @@ void Tracker::expire(int64_t now_ns) {
     ++stats_.evicted_idle;
     end(oldest);
   }
-  while (Connection* oldest = table_.oldest(ConnectionTable::active)) {
-    if (now_ns - oldest->last_ts <= options_.idle_timeout_ns) break;
-    ++stats_.evicted_idle;
-    end(oldest);
+  for (auto list : {ConnectionTable::embryonic, ConnectionTable::active}) {
+    while (Connection* oldest = table_.oldest(list)) {
+      if (now_ns - oldest->last_ts <= options_.idle_timeout_ns) break;
+      ++stats_.evicted_idle;
+      end(oldest);
+    }
   }
 }
 
 void Tracker::make_room() {
-  // Under the memory cap, the oldest closed connections go first, then the oldest idle ones.
-  Connection* victim = table_.oldest(ConnectionTable::closing);
+  // Under the memory cap: half-open handshakes first, then closed connections, then idle ones.
+  // Half-open handshakes go first: under a SYN flood they are the flood, not the real traffic.
+  Connection* victim = table_.oldest(ConnectionTable::embryonic);
+  if (victim == nullptr) victim = table_.oldest(ConnectionTable::closing);
   if (victim == nullptr) victim = table_.oldest(ConnectionTable::active);
   if (victim == nullptr) return;
   ++stats_.evicted_pressure;
