@@ -1,0 +1,137 @@
+// `rstscope live` for real: it captures on the lab's client link while real connections are
+// refused and aborted in the namespaces, and streams its verdicts as JSON.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <future>
+#include <string>
+#include <thread>
+
+#include "lab/lab.hpp"
+#include "lab/topology.hpp"
+
+namespace rstscope::lab {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string run_and_read(const std::string& command) {
+  std::string output;
+  std::FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return output;
+  char buffer[4096];
+  size_t got = 0;
+  while ((got = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, got);
+  ::pclose(pipe);
+  return output;
+}
+
+// Connects from the client namespace; returns the socket or -1.
+int connect_from(const Namespace& ns, const char* address, uint16_t port) {
+  const int fd = ns.socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  timeval timeout{2, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  ::inet_pton(AF_INET, address, &to.sin_addr);
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+TEST(Live, StreamsVerdictsFromARealInterface) {
+  std::string why;
+  if (!lab_supported(why)) GTEST_SKIP() << "live capture in namespaces is not possible here: " << why;
+  Topology topology;
+  std::string error;
+  ASSERT_TRUE(topology.create(error)) << error;
+  const fs::path folder = fs::temp_directory_path() / ("rstscope-live-" + std::to_string(::getpid()));
+  fs::create_directories(folder);
+  const fs::path written = folder / "seen.pcap";
+  const bool nobody = ::getpwnam("nobody") != nullptr;
+  if (nobody) ::chmod(folder.c_str(), 0777);  // the dropped user writes the pcap here
+
+  const std::string command = "ip netns exec " + topology.client.name() + " " + RSTSCOPE_BINARY +
+                              " live -i " + client_iface + " --format json --duration 4 -w " + written.string() +
+                              (nobody ? " -Z nobody" : "") + " 2>&1";
+  auto live = std::async(std::launch::async, [&] { return run_and_read(command); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // let it open the interface
+
+  // Nothing listens on port 7 of the server: each connect is refused.
+  for (int i = 0; i < 3; ++i) EXPECT_LT(connect_from(topology.client, server_v4, 7), 0);
+  // A listener that aborts: SO_LINGER 0, then close.
+  const int listener = topology.server.socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(listener, 0);
+  const int on = 1;
+  ::setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  sockaddr_in here{};
+  here.sin_family = AF_INET;
+  here.sin_port = htons(2106);
+  ::inet_pton(AF_INET, server_v4, &here.sin_addr);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<const sockaddr*>(&here), sizeof here), 0);
+  ASSERT_EQ(::listen(listener, 4), 0);
+  const int client = connect_from(topology.client, server_v4, 2106);
+  ASSERT_GE(client, 0);
+  const int accepted = ::accept(listener, nullptr, nullptr);
+  ASSERT_GE(accepted, 0);
+  const linger abort_now{1, 0};
+  ::setsockopt(accepted, SOL_SOCKET, SO_LINGER, &abort_now, sizeof abort_now);
+  ::close(accepted);
+
+  const std::string output = live.get();
+  ::close(client);
+  ::close(listener);
+  topology.destroy();
+  std::printf("%s", output.c_str());
+
+  size_t refused = 0, aborted = 0;
+  bool stats = false;
+  for (size_t start = 0; start < output.size();) {
+    const size_t end = output.find('\n', start);
+    const std::string line = output.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (line.find("\"type\":\"reset\"") != std::string::npos) {
+      if (line.find("\"cause\":\"refused\"") != std::string::npos) ++refused;
+      if (line.find("\"cause\":\"abort\"") != std::string::npos) ++aborted;
+    }
+    if (line.find("\"type\":\"stats\"") != std::string::npos) {
+      stats = line.find("\"kernel_dropped\"") != std::string::npos;
+    }
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  EXPECT_EQ(refused, 3u);
+  EXPECT_EQ(aborted, 1u);
+  EXPECT_TRUE(stats) << "the final statistics must carry the kernel's drop counters";
+
+  // What live wrote with -w is a capture analyze reads to the same verdicts.
+  ASSERT_TRUE(fs::exists(written));
+  if (nobody) {
+    struct stat info {};
+    ASSERT_EQ(::stat(written.c_str(), &info), 0);
+    EXPECT_EQ(info.st_uid, ::getpwnam("nobody")->pw_uid) << "the pcap is written after dropping root";
+  }
+  const std::string replay = run_and_read(std::string(RSTSCOPE_BINARY) + " analyze " + written.string() +
+                                          " --format csv --no-progress");
+  size_t replay_refused = 0;
+  for (size_t at = replay.find(",refused,"); at != std::string::npos; at = replay.find(",refused,", at + 1)) {
+    ++replay_refused;
+  }
+  EXPECT_EQ(replay_refused, 3u) << replay;
+  fs::remove_all(folder);
+}
+
+}  // namespace
+}  // namespace rstscope::lab
