@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "capture/pcap_reader.hpp"
 #include "capture/pcapng.hpp"
 #include "capture/stream.hpp"
 
@@ -15,6 +16,8 @@ namespace rstscope {
 namespace {
 
 using capture_detail::ByteStream;
+using capture_detail::PcapReader;
+using capture_detail::PcapRecord;
 using capture_detail::PcapngReader;
 using capture_detail::PcapngRecord;
 
@@ -68,6 +71,7 @@ struct CaptureSet::Impl {
     pcap_t* handle = nullptr;
     uint32_t handle_link_type = 0;
     std::unique_ptr<PcapngReader> reader;
+    std::unique_ptr<PcapReader> pcap_reader;
     bool done = false;
     bool has_head = false;
     int64_t ts_ns = 0;
@@ -87,6 +91,7 @@ struct CaptureSet::Impl {
         file = nullptr;
       }
       reader.reset();
+      pcap_reader.reset();
       stream.reset();
       buffer = std::vector<char>();
     }
@@ -183,6 +188,17 @@ struct CaptureSet::Impl {
       buffer_bytes = std::min(buffer_bytes, options.read_buffer_bytes);
     }
     for (auto& input : inputs) {
+      if (input->format == Format::pcap && options.pcap_reader == PcapReaderChoice::fast) {
+        uint8_t header[PcapReader::file_header_bytes] = {};
+        const size_t have = input->stream->peek(header, sizeof header);
+        // Headers the own reader does not take (and damaged ones) get libpcap's verdict.
+        if (PcapReader::supports(header, have)) {
+          input->pcap_reader = std::make_unique<PcapReader>(
+              *input->stream, buffer_bytes != 0 ? buffer_bytes : min_read_buffer_bytes);
+          advance(*input);
+          continue;
+        }
+      }
       input->buffer.resize(buffer_bytes);
       input->file = input->stream->open_file(input->buffer);
       if (input->file == nullptr) {
@@ -235,6 +251,23 @@ struct CaptureSet::Impl {
           break;
         case PcapngReader::Status::error:
           fail(input, input.reader->error_offset(), input.reader->error());
+          return;
+      }
+    } else if (input.pcap_reader != nullptr) {
+      PcapRecord record;
+      switch (input.pcap_reader->next(record)) {
+        case PcapReader::Status::packet:
+          input.ts_ns = record.ts_ns;
+          input.link_type = input.pcap_reader->link_type();
+          input.caplen = record.caplen;
+          input.origlen = std::max(record.origlen, record.caplen);
+          input.data = record.data;
+          input.has_head = true;
+          return;
+        case PcapReader::Status::end:
+          break;
+        case PcapReader::Status::error:
+          fail(input, input.pcap_reader->error_offset(), input.pcap_reader->error());
           return;
       }
     } else if (input.handle != nullptr) {

@@ -11,9 +11,14 @@
 
 namespace rstscope {
 
+// How classic pcap files are read. Both give the same packets and errors; libpcap is the
+// reference, the own reader is faster (it walks records in place in one reused buffer).
+enum class PcapReaderChoice : uint8_t { fast, libpcap };
+
 struct CaptureOptions {
   std::string filter;                   // tcpdump/BPF expression, empty for none
-  size_t read_buffer_bytes = 8u << 20;  // stdio buffer handed to libpcap
+  size_t read_buffer_bytes = 8u << 20;  // read buffer per input, shared out when there are many
+  PcapReaderChoice pcap_reader = PcapReaderChoice::fast;
 };
 
 class CaptureSet {

@@ -1,6 +1,7 @@
 #pragma once
 // A readable byte stream over a file descriptor or memory, optionally gzip or zstd compressed
-// (detected by magic number). capture/ hands it to libpcap or the pcapng reader as a FILE*.
+// (detected by magic number). capture/ reads classic pcap from it directly, or hands it to
+// libpcap or the pcapng reader as a FILE*.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -56,7 +57,7 @@ class ByteStream {
   uint8_t raw_prefix_[8] = {};
   size_t raw_prefix_length_ = 0, raw_prefix_position_ = 0;
   // Decompressed bytes read ahead by peek(), served before anything else.
-  uint8_t peeked_[16] = {};
+  uint8_t peeked_[32] = {};  // holds a classic pcap file header
   size_t peeked_length_ = 0, peeked_position_ = 0;
 
   Compression compression_ = Compression::none;

@@ -83,10 +83,8 @@ struct Analyzer::Impl {
     // unless its own evidence names a different sender (an injector among genuine RSTs).
     auto first = context.earlier_resets > 0 ? firsts.find(context.earlier_reset_frame) : firsts.end();
     const Sender own_sender = matches.empty() ? Sender::endpoint : matches.front().sender;
-    const bool duplicate = first != firsts.end() && first->second.cause != Cause::forged &&
-                           (matches.empty() || matches.front().confidence <= first->second.confidence ||
-                            own_sender == first->second.sender) &&
-                           own_sender == first->second.sender;
+    const bool duplicate =
+        first != firsts.end() && first->second.cause != Cause::forged && own_sender == first->second.sender;
     if (duplicate) {
       const FirstReset& earlier = first->second;
       finding.cause = earlier.cause;
@@ -114,11 +112,9 @@ struct Analyzer::Impl {
       for (Cause alternative : verdict.alternatives) add_alternative(finding, alternative);
       for (size_t i = 1; i < matches.size(); ++i) add_alternative(finding, matches[i].cause);
       finding.evidence.push_back(seq_sentence(context));
-      if (facts.ttl_known && finding.cause != Cause::middlebox && finding.cause != Cause::forged &&
-          finding.cause != Cause::idle_timeout && finding.cause != Cause::refused &&
-          finding.cause != Cause::refused_wrong_address) {
-        finding.evidence.push_back(facts.fingerprint_sentence);
-      }
+      const bool fingerprint_told = std::find(finding.evidence.begin(), finding.evidence.end(),
+                                              facts.fingerprint_sentence) != finding.evidence.end();
+      if (facts.ttl_known && !fingerprint_told) finding.evidence.push_back(facts.fingerprint_sentence);
       if (first != firsts.end() && own_sender == first->second.sender) finding.duplicate_of = first->second.frame;
     } else {
       finding.cause = Cause::unexplained;

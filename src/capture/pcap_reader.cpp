@@ -1,0 +1,177 @@
+#include "capture/pcap_reader.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "capture/stream.hpp"
+
+namespace rstscope::capture_detail {
+
+namespace {
+
+constexpr uint32_t magic_microsecond = 0xa1b2c3d4;
+constexpr uint32_t magic_nanosecond = 0xa1b23c4d;
+constexpr size_t record_header_bytes = 16;
+// libpcap's MAXIMUM_SNAPLEN: the largest record it accepts for the link types read here.
+constexpr uint32_t maximum_snaplen = 262144;
+// The low 26 bits of the header's link type field; the rest hold FCS details.
+constexpr uint32_t link_type_mask = 0x03FFFFFF;
+
+uint32_t load32(const uint8_t* at) {
+  uint32_t value = 0;
+  std::memcpy(&value, at, 4);
+  return value;
+}
+
+uint16_t load16(const uint8_t* at) {
+  uint16_t value = 0;
+  std::memcpy(&value, at, 2);
+  return value;
+}
+
+// Link types whose bytes libpcap hands out untouched and whose LINKTYPE and DLT values agree
+// (or, for raw IP, map back to the same LINKTYPE). libpcap rewrites the pseudo-headers of
+// USB, NFLOG, PFLOG and, from swapped files, SocketCAN inside Linux cooked captures.
+bool link_type_untouched(uint32_t link_type, bool swapped) {
+  switch (link_type) {
+    case 0:    // NULL (BSD loopback)
+    case 1:    // Ethernet
+    case 101:  // raw IP
+    case 228:  // IPv4
+    case 229:  // IPv6
+      return true;
+    case 113:  // Linux cooked v1
+    case 276:  // Linux cooked v2
+      return !swapped;
+    default:
+      return false;
+  }
+}
+
+std::string truncated_message(const char* what, uint64_t wanted, size_t got) {
+  return "truncated dump file; tried to read " + std::to_string(wanted) + " " + what +
+         ", only got " + std::to_string(got);
+}
+
+}  // namespace
+
+bool PcapReader::supports(const uint8_t* header, size_t length) {
+  if (length < file_header_bytes) return false;
+  const uint32_t magic = load32(header);
+  bool swapped = false;
+  if (magic == __builtin_bswap32(magic_microsecond) || magic == __builtin_bswap32(magic_nanosecond)) {
+    swapped = true;
+  } else if (magic != magic_microsecond && magic != magic_nanosecond) {
+    return false;
+  }
+  uint16_t major = load16(header + 4), minor = load16(header + 6);
+  uint32_t link_type = load32(header + 20);
+  if (swapped) {
+    major = __builtin_bswap16(major);
+    minor = __builtin_bswap16(minor);
+    link_type = __builtin_bswap32(link_type);
+  }
+  // Versions before 2.4 may hold caplen and len the other way round; libpcap guesses there.
+  if (major != 2 || minor != 4) return false;
+  return link_type_untouched(link_type & link_type_mask, swapped);
+}
+
+PcapReader::PcapReader(ByteStream& stream, size_t buffer_bytes)
+    : stream_(stream), buffer_(std::max(buffer_bytes, record_header_bytes + file_header_bytes)) {}
+
+uint32_t PcapReader::get32(const uint8_t* at) const {
+  const uint32_t value = load32(at);
+  return swapped_ ? __builtin_bswap32(value) : value;
+}
+
+PcapReader::Status PcapReader::fail(uint64_t offset, std::string message) {
+  error_ = std::move(message);
+  error_offset_ = offset;
+  at_end_ = true;
+  return Status::error;
+}
+
+// Makes `count` unread bytes available at buffer_[position_], reading as much as fits.
+// Returns false at the end of the stream (or on a stream error) with fewer bytes there.
+bool PcapReader::ensure(size_t count) {
+  if (end_ - position_ >= count) return true;
+  if (at_end_) return false;
+  if (count > buffer_.size()) {
+    // Only a record larger than the buffer gets here, its length already checked: doubling
+    // keeps the number of reallocations small, the cap keeps hostile lengths from growing it.
+    buffer_.resize(std::max(count, std::min(2 * buffer_.size(), record_header_bytes + maximum_snaplen)));
+  }
+  // Carry the partial record to the front so the read can fill the rest of the buffer.
+  if (position_ > 0) {
+    const size_t tail = end_ - position_;
+    if (tail > 0) std::memmove(buffer_.data(), buffer_.data() + position_, tail);
+    base_ += position_;
+    end_ = tail;
+    position_ = 0;
+  }
+  while (end_ < count) {
+    const ptrdiff_t got = stream_.read(buffer_.data() + end_, buffer_.size() - end_);
+    if (got <= 0) {
+      at_end_ = true;
+      return false;
+    }
+    end_ += static_cast<size_t>(got);
+  }
+  return true;
+}
+
+bool PcapReader::start() {
+  started_ = true;
+  if (!ensure(file_header_bytes) || !supports(buffer_.data(), file_header_bytes)) return false;
+  const uint8_t* header = buffer_.data();
+  const uint32_t magic = load32(header);
+  swapped_ = magic != magic_microsecond && magic != magic_nanosecond;
+  nanosecond_ = (swapped_ ? __builtin_bswap32(magic) : magic) == magic_nanosecond;
+  const uint32_t snaplen = get32(header + 16);
+  link_type_ = get32(header + 20) & link_type_mask;
+  // As libpcap: no snap length, or one beyond the maximum, means the maximum.
+  snapshot_ = snaplen == 0 || snaplen > maximum_snaplen ? maximum_snaplen : snaplen;
+  position_ = file_header_bytes;
+  return true;
+}
+
+PcapReader::Status PcapReader::next(PcapRecord& record) {
+  if (!started_ && !start()) {
+    if (!stream_.error().empty()) return fail(base_ + end_, stream_.error());
+    return fail(0, "not a pcap file this reader handles");
+  }
+  const uint64_t offset = base_ + position_;
+  if (!ensure(record_header_bytes)) {
+    if (!stream_.error().empty()) return fail(offset, stream_.error());
+    const size_t have = end_ - position_;
+    if (have == 0) return Status::end;
+    return fail(offset, truncated_message("header bytes", record_header_bytes, have));
+  }
+  const uint8_t* header = buffer_.data() + position_;
+  // libpcap reads the time fields as signed in files of this host's byte order and as
+  // unsigned in swapped ones; only damaged or far-future files can tell, but keep it exact.
+  const uint32_t raw_seconds = get32(header), raw_fraction = get32(header + 4);
+  const int64_t seconds = swapped_ ? int64_t{raw_seconds} : int64_t{static_cast<int32_t>(raw_seconds)};
+  const int64_t fraction = swapped_ ? int64_t{raw_fraction} : int64_t{static_cast<int32_t>(raw_fraction)};
+  const uint32_t caplen = get32(header + 8);
+  const uint32_t length = get32(header + 12);
+  if (caplen > maximum_snaplen) {
+    return fail(offset, "invalid packet capture length " + std::to_string(caplen) +
+                            ", bigger than snaplen of " + std::to_string(snapshot_));
+  }
+  if (!ensure(record_header_bytes + caplen)) {
+    if (!stream_.error().empty()) return fail(offset, stream_.error());
+    const size_t have = end_ - position_ - record_header_bytes;
+    // libpcap first reads up to the snap length, then skips the rest of a longer record.
+    const uint32_t wanted = caplen > snapshot_ && have < snapshot_ ? snapshot_ : caplen;
+    return fail(offset, truncated_message("captured bytes", wanted, have));
+  }
+  record.ts_ns = seconds * 1000000000 + fraction * (nanosecond_ ? 1 : 1000);
+  record.caplen = std::min(caplen, snapshot_);
+  record.origlen = length;
+  record.data = buffer_.data() + position_ + record_header_bytes;
+  position_ += record_header_bytes + caplen;
+  return Status::packet;
+}
+
+}  // namespace rstscope::capture_detail
