@@ -18,7 +18,11 @@ struct Address {
   bool is_v6() const { return family == 6; }
   std::string to_string() const;
   friend bool operator==(const Address& a, const Address& b) {
-    return a.family == b.family && a.bytes == b.bytes;
+    // Two 64-bit compares: this runs on every connection lookup.
+    uint64_t a_words[2], b_words[2];
+    std::memcpy(a_words, a.bytes.data(), 16);
+    std::memcpy(b_words, b.bytes.data(), 16);
+    return ((a_words[0] ^ b_words[0]) | (a_words[1] ^ b_words[1])) == 0 && a.family == b.family;
   }
   friend bool operator<(const Address& a, const Address& b) {
     return a.family != b.family ? a.family < b.family : a.bytes < b.bytes;

@@ -203,6 +203,7 @@ struct Analyzer::Impl {
   Patterns patterns;
   Tracker tracker;
   DiagnoseStats diagnose_stats;
+  std::vector<uint64_t> prefetch_hashes;
   std::unordered_map<uint64_t, FirstReset> firsts;  // by the frame of an episode's first RST
   std::unordered_map<uint64_t, std::vector<uint64_t>> first_frames;  // connection id -> those frames
   std::unordered_map<uint64_t, std::vector<Cause>> causes;
@@ -212,6 +213,19 @@ Analyzer::Analyzer(const AnalyzerOptions& options, FindingSink& sink) : impl_(st
 Analyzer::~Analyzer() = default;
 
 void Analyzer::add(const Segment& segment) { impl_->tracker.add(segment); }
+
+void Analyzer::prefetch(const Segment* segments, size_t count) {
+  // Two stages, so the slot's line has arrived by the time the entry's address is read from it.
+  constexpr size_t group = 8;
+  std::vector<uint64_t>& hashes = impl_->prefetch_hashes;
+  hashes.resize(count);
+  for (size_t i = 0; i < count; ++i) {
+    hashes[i] = Tracker::hash_of(segments[i]);
+    impl_->tracker.prefetch_slot(hashes[i]);
+    if (i >= group) impl_->tracker.prefetch_entry(hashes[i - group]);
+  }
+  for (size_t i = count > group ? count - group : 0; i < count; ++i) impl_->tracker.prefetch_entry(hashes[i]);
+}
 void Analyzer::advance(int64_t now_ns) { impl_->tracker.advance(now_ns); }
 
 void Analyzer::finish() {

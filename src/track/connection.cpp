@@ -23,24 +23,19 @@ ConnectionKey ConnectionKey::of(const Segment& segment) {
 }
 
 uint64_t ConnectionKey::hash() const {
-  // FNV-1a over the canonical key, then a final mix; symmetric because the key is canonical.
-  uint64_t value = 1469598103934665603ull;
-  auto mix = [&value](const uint8_t* data, size_t length) {
-    for (size_t i = 0; i < length; ++i) {
-      value ^= data[i];
-      value *= 1099511628211ull;
-    }
-  };
-  const size_t length = low_address.is_v6() ? 16 : 4;
-  mix(low_address.bytes.data(), length);
-  mix(high_address.bytes.data(), length);
-  const uint32_t ports = static_cast<uint32_t>(low_port) << 16 | high_port;
-  uint8_t port_bytes[4];
-  std::memcpy(port_bytes, &ports, 4);
-  mix(port_bytes, 4);
-  value ^= value >> 33;
-  value *= 0xff51afd7ed558ccdull;
-  value ^= value >> 33;
+  // Word-wise multiply-xor over the canonical key (symmetric because the key is canonical).
+  uint64_t words[4];
+  std::memcpy(words, low_address.bytes.data(), 16);
+  std::memcpy(words + 2, high_address.bytes.data(), 16);
+  const uint64_t ports = static_cast<uint64_t>(low_port) << 16 | high_port | static_cast<uint64_t>(low_address.family) << 32;
+  uint64_t value = (words[0] ^ ports) * 0x9e3779b97f4a7c15ull;
+  value ^= words[1] * 0xc2b2ae3d27d4eb4full;
+  value ^= words[2] * 0x165667b19e3779f9ull;
+  value ^= words[3] * 0xd6e8feb86659fd93ull;
+  value ^= ports * 0xff51afd7ed558ccdull;
+  value ^= value >> 32;
+  value *= 0x9fb21c651e98df25ull;
+  value ^= value >> 29;
   return value;
 }
 

@@ -16,6 +16,14 @@ class ConnectionTable {
   explicit ConnectionTable(uint64_t max_connections);
 
   Connection* find(const ConnectionKey& key, uint64_t hash);
+  // Hints for a lookup soon: first the slot's cache line, later (once it is cached) the entry.
+  void prefetch_slot(uint64_t hash) const { __builtin_prefetch(&slots_[hash & mask_]); }
+  void prefetch_entry(uint64_t hash) const {
+    const Slot& slot = slots_[hash & mask_];
+    if (slot.index == empty) return;
+    const auto* entry = reinterpret_cast<const char*>(&pool_[slot.index]);
+    for (size_t line = 0; line < sizeof(Connection); line += 64) __builtin_prefetch(entry + line);
+  }
   // Inserts a fresh connection; the caller checks size() < capacity() first.
   Connection* insert(const ConnectionKey& key, uint64_t hash);
   void erase(Connection* connection);

@@ -54,6 +54,10 @@ class Tracker {
 
   Tracker(const TrackerOptions& options, JudgeCallback judge, EndCallback ended);
   void add(const Segment& segment);
+  // Lookahead for a batch: the hash of a segment to come, then its slot, then its entry.
+  static uint64_t hash_of(const Segment& segment) { return ConnectionKey::of(segment).hash(); }
+  void prefetch_slot(uint64_t hash) const { table_.prefetch_slot(hash); }
+  void prefetch_entry(uint64_t hash) const { table_.prefetch_entry(hash); }
   void advance(int64_t now_ns);
   void finish();
   const TrackStats& stats() const { return stats_; }
