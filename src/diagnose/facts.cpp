@@ -63,6 +63,10 @@ Facts::Facts(const ResetContext& context_in, const Observations& observations_in
                     : fmt::format("TTL {}, but the sender's own packets {} carry TTL {}", rst.ttl,
                                   whose, usual);
   }
+  // DF: a stack sets it the same way on all its packets of a connection, RSTs included.
+  if (!rst.src.is_v6() && sender.packets - sender.resets >= 3) {
+    df_unlike = (sender.df_seen && !sender.df_missing && !rst.df) || (sender.df_missing && !sender.df_seen && rst.df);
+  }
   // IP ID: a stack with a per-connection counter sends its RST with the next value or close.
   if (!rst.src.is_v6() && sender.packets_with_ip_id >= 3 && sender.ip_id_incrementing &&
       !sender.ip_id_zero) {

@@ -44,6 +44,7 @@ struct Facts {
   int ttl_distance = 0;               // how far outside the usual range
   uint8_t usual_ttl_min = 0, usual_ttl_max = 0;
   bool ip_id_unlike = false;          // the sender's IP IDs increment, but the RST's does not fit
+  bool df_unlike = false;             // the sender always (or never) set DF, and the RST differs
   std::string fingerprint_sentence;   // evidence about the fingerprint, either way
 
   Facts(const ResetContext& context, const Observations& observations);

@@ -95,6 +95,14 @@ std::optional<Verdict> rule_forged(const Facts& facts) {
     verdict.evidence.push_back(fmt::format(
         "its IP ID {:#06x} is copied from the SYN it answers: an injector built it from that packet", facts.rst.ip_id));
   }
+  if (facts.df_unlike || facts.ip_id_unlike) {
+    strength += 1;
+    verdict.evidence.push_back(facts.df_unlike
+                                   ? fmt::format("DF {} on the RST, unlike on every packet of the sender",
+                                                 facts.rst.df ? "set" : "clear")
+                                   : fmt::format("IP ID {:#06x} does not follow the sender's own series (last {:#06x})",
+                                                 facts.rst.ip_id, facts.sender.ip_id));
+  }
   if (facts.rst.reserved != 0) {
     verdict.evidence.push_back(fmt::format("reserved header bits {:#x} are set, which stacks never do", facts.rst.reserved));
     strength += 1;

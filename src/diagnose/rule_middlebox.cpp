@@ -32,6 +32,7 @@ std::optional<Verdict> rule_middlebox(const Facts& facts) {
     if (text.find(known.prefix) != std::string_view::npos) device = known.device;
   }
   const bool ttl_unlike = facts.ttl_known && !facts.ttl_matches;
+  // DF alone is too weak to call a middlebox; it only supports the TTL or IP ID.
   if (!ttl_unlike && !facts.ip_id_unlike && device.empty()) return std::nullopt;
   // The real sender carrying on is a race (forged) unless the segment the RST answered never
   // reached it: then a device in the path swallowed that segment and answered in its name.
@@ -48,6 +49,10 @@ std::optional<Verdict> rule_middlebox(const Facts& facts) {
   if (facts.ip_id_unlike) {
     verdict.evidence.push_back(fmt::format("IP ID {:#06x} does not follow the sender's own series (last {:#06x})",
                                            facts.rst.ip_id, facts.sender.ip_id));
+  }
+  if (facts.df_unlike) {
+    verdict.evidence.push_back(fmt::format("DF {} on the RST, unlike on every packet of the sender",
+                                           facts.rst.df ? "set" : "clear"));
   }
   if (!device.empty()) {
     verdict.confidence = Confidence::high;

@@ -45,7 +45,8 @@ struct Endpoint {
   bool syn_seen = false;
   bool fin_seen = false;
   bool data_seen = false;
-  bool df_seen = false;
+  bool df_seen = false;            // some of its packets carried DF
+  bool df_missing = false;         // some of its packets did not
   bool ip_id_incrementing = true;  // every IP ID so far was a small step up from the last
   bool ip_id_zero = true;          // every IP ID so far was zero
   uint16_t packets_with_ip_id = 0;

@@ -224,7 +224,11 @@ void Tracker::update(Connection& connection, const Segment& segment, bool from_o
   if (sender.ttl_max == 0) sender.ttl = segment.ttl;
   sender.ttl_min = std::min(sender.ttl_min, segment.ttl);
   sender.ttl_max = std::max(sender.ttl_max, segment.ttl);
-  if (segment.df) sender.df_seen = true;
+  if (segment.df) {
+    sender.df_seen = true;
+  } else {
+    sender.df_missing = true;
+  }
   if (!segment.src.is_v6()) {
     if (sender.packets_with_ip_id > 0) {
       const uint16_t step = static_cast<uint16_t>(segment.ip_id - sender.ip_id);
