@@ -1,6 +1,8 @@
 // CaptureSet: pcap (both byte orders, micro- and nanosecond), pcapng (interfaces, sections),
 // gzip and zstd, memory, files, directories, time-ordered merging and BPF filters.
 #include <gtest/gtest.h>
+
+#include "support.hpp"
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -18,7 +20,10 @@
 namespace rstscope {
 namespace {
 
-using Bytes = std::vector<uint8_t>;
+using testing::Bytes;
+using testing::gzip;
+using testing::TempDir;
+using testing::zstd;
 
 // An Ethernet frame whose TCP seq identifies it in the output.
 Bytes frame_with_seq(uint32_t seq, uint16_t dport = 443) {
@@ -80,28 +85,6 @@ Bytes byte_swapped(Bytes bytes) {
     at += 16 + caplen;
   }
   return bytes;
-}
-
-Bytes gzip(const Bytes& input) {
-  z_stream stream{};
-  EXPECT_EQ(deflateInit2(&stream, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
-  Bytes out(deflateBound(&stream, static_cast<uLong>(input.size())) + 64);
-  stream.next_in = const_cast<Bytes::value_type*>(input.data());
-  stream.avail_in = static_cast<uInt>(input.size());
-  stream.next_out = out.data();
-  stream.avail_out = static_cast<uInt>(out.size());
-  EXPECT_EQ(deflate(&stream, Z_FINISH), Z_STREAM_END);
-  out.resize(stream.total_out);
-  deflateEnd(&stream);
-  return out;
-}
-
-Bytes zstd(const Bytes& input) {
-  Bytes out(ZSTD_compressBound(input.size()));
-  const size_t size = ZSTD_compress(out.data(), out.size(), input.data(), input.size(), 3);
-  EXPECT_EQ(ZSTD_isError(size), 0u);
-  out.resize(size);
-  return out;
 }
 
 // Writes pcapng blocks in either byte order.
@@ -186,30 +169,6 @@ Bytes raw_ip_with_seq(uint32_t seq) {
   synth::append_ip_packet(packet, spec);
   return packet;
 }
-
-class TempDir {
- public:
-  TempDir() {
-    path_ = std::filesystem::temp_directory_path() /
-            ("rstscope-capture-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  std::string write(const std::string& name, const Bytes& bytes) const {
-    const std::filesystem::path file = path_ / name;
-    std::ofstream out(file, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    return file.string();
-  }
-  std::string path() const { return path_.string(); }
-
- private:
-  static inline int counter_ = 0;
-  std::filesystem::path path_;
-};
 
 TEST(Capture, ClassicPcapNanosecond) {
   CaptureSet capture;

@@ -5,6 +5,8 @@
 // same statistics and errors.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+
+#include "support.hpp"
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -25,11 +27,14 @@
 namespace rstscope {
 namespace {
 
-using Bytes = std::vector<uint8_t>;
+using testing::Bytes;
+using testing::gzip;
+using testing::TempDir;
+using testing::zstd;
 using capture_detail::PcapReader;
 
-const std::filesystem::path corpus =
-    std::filesystem::path(RSTSCOPE_SOURCE_DIR) / ".." / "shared" / "captures";
+using testing::manifest_files;
+const std::filesystem::path corpus = testing::corpus();
 
 struct Seen {
   int64_t ts_ns = 0;
@@ -199,52 +204,6 @@ void raw_record(Bytes& out, uint32_t seconds, uint32_t fraction, uint32_t caplen
   out.insert(out.end(), data.begin(), data.end());
 }
 
-Bytes gzip(const Bytes& input) {
-  z_stream stream{};
-  EXPECT_EQ(deflateInit2(&stream, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
-  Bytes out(deflateBound(&stream, static_cast<uLong>(input.size())) + 64);
-  stream.next_in = const_cast<Bytes::value_type*>(input.data());
-  stream.avail_in = static_cast<uInt>(input.size());
-  stream.next_out = out.data();
-  stream.avail_out = static_cast<uInt>(out.size());
-  EXPECT_EQ(deflate(&stream, Z_FINISH), Z_STREAM_END);
-  out.resize(stream.total_out);
-  deflateEnd(&stream);
-  return out;
-}
-
-Bytes zstd(const Bytes& input) {
-  Bytes out(ZSTD_compressBound(input.size()));
-  const size_t size = ZSTD_compress(out.data(), out.size(), input.data(), input.size(), 3);
-  EXPECT_EQ(ZSTD_isError(size), 0u);
-  out.resize(size);
-  return out;
-}
-
-class TempDir {
- public:
-  TempDir() {
-    path_ = std::filesystem::temp_directory_path() /
-            ("rstscope-fast-reader-test-" + std::to_string(::getpid()) + "-" +
-             std::to_string(counter_++));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  std::string write(const std::string& name, const Bytes& bytes) const {
-    const std::filesystem::path file = path_ / name;
-    std::ofstream out(file, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    return file.string();
-  }
-
- private:
-  static inline int counter_ = 0;
-  std::filesystem::path path_;
-};
-
 // Runs `body` with standard input reading `file`.
 void with_stdin(const std::string& file, const std::function<void()>& body) {
   const int saved = ::dup(STDIN_FILENO);
@@ -261,22 +220,6 @@ void with_stdin(const std::string& file, const std::function<void()>& body) {
 const std::vector<size_t> buffer_sizes = {61, 100, 4096, 8u << 20};
 
 // ---- the shared corpus ----
-
-std::vector<std::string> manifest_files() {
-  std::vector<std::string> files;
-  std::ifstream in(corpus / "MANIFEST.tsv");
-  std::string line;
-  bool header = true;
-  while (std::getline(in, line)) {
-    if (header) {
-      header = false;
-      continue;
-    }
-    const std::string name = line.substr(0, line.find('\t'));
-    if (!name.empty()) files.push_back(name);
-  }
-  return files;
-}
 
 TEST(FastReader, EveryCorpusCaptureReadsAsLibpcapReadsIt) {
   if (!std::filesystem::exists(corpus / "MANIFEST.tsv")) GTEST_SKIP() << "no shared corpus";

@@ -1,6 +1,8 @@
 // Bad inputs become one clear InputError naming the file and offset; the other inputs go on.
 // Random damage to valid captures never crashes or hangs capture + decode.
 #include <gtest/gtest.h>
+
+#include "support.hpp"
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -21,7 +23,10 @@
 namespace rstscope {
 namespace {
 
-using Bytes = std::vector<uint8_t>;
+using testing::Bytes;
+using testing::gzip;
+using testing::TempDir;
+using testing::zstd;
 
 Bytes frame(uint32_t seq, bool v6_addresses = false, uint16_t vlan = 0, uint32_t payload = 0) {
   synth::SegmentSpec spec;
@@ -103,51 +108,6 @@ void expect_one_error(const Outcome& outcome, const std::string& file, uint64_t 
   // The good input is read in full whatever happened to the bad one.
   EXPECT_NE(std::find(outcome.seqs.begin(), outcome.seqs.end(), 77u), outcome.seqs.end());
   EXPECT_NE(std::find(outcome.seqs.begin(), outcome.seqs.end(), 78u), outcome.seqs.end());
-}
-
-class TempDir {
- public:
-  TempDir() {
-    path_ = std::filesystem::temp_directory_path() /
-            ("rstscope-hostile-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  std::string write(const std::string& name, const Bytes& bytes) const {
-    const std::filesystem::path file = path_ / name;
-    std::ofstream out(file, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    return file.string();
-  }
-  std::string path() const { return path_.string(); }
-
- private:
-  static inline int counter_ = 0;
-  std::filesystem::path path_;
-};
-
-Bytes gzip(const Bytes& input) {
-  uLongf size = compressBound(static_cast<uLong>(input.size())) + 64;
-  Bytes out(size);
-  z_stream stream{};
-  deflateInit2(&stream, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
-  stream.next_in = const_cast<uint8_t*>(input.data());
-  stream.avail_in = static_cast<uInt>(input.size());
-  stream.next_out = out.data();
-  stream.avail_out = static_cast<uInt>(out.size());
-  deflate(&stream, Z_FINISH);
-  out.resize(stream.total_out);
-  deflateEnd(&stream);
-  return out;
-}
-
-Bytes zstd(const Bytes& input) {
-  Bytes out(ZSTD_compressBound(input.size()));
-  out.resize(ZSTD_compress(out.data(), out.size(), input.data(), input.size(), 3));
-  return out;
 }
 
 TEST(HostileInput, MissingFile) {

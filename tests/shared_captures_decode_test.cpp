@@ -1,6 +1,8 @@
 // Every capture in the shared corpus decodes with the same RST packets tshark finds.
 #include <gtest/gtest.h>
 
+#include "support.hpp"
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -13,7 +15,8 @@
 namespace rstscope {
 namespace {
 
-const std::filesystem::path corpus = std::filesystem::path(RSTSCOPE_SOURCE_DIR) / ".." / "shared" / "captures";
+using testing::manifest_files;
+const std::filesystem::path corpus = testing::corpus();
 
 std::vector<std::string> split_tabs(const std::string& line) {
   std::vector<std::string> fields;
@@ -21,22 +24,6 @@ std::vector<std::string> split_tabs(const std::string& line) {
   std::istringstream in(line);
   while (std::getline(in, field, '\t')) fields.push_back(field);
   return fields;
-}
-
-std::vector<std::string> manifest_files() {
-  std::vector<std::string> files;
-  std::ifstream in(corpus / "MANIFEST.tsv");
-  std::string line;
-  bool header = true;
-  while (std::getline(in, line)) {
-    if (header) {
-      header = false;
-      continue;
-    }
-    const std::vector<std::string> fields = split_tabs(line);
-    if (!fields.empty() && !fields[0].empty()) files.push_back(fields[0]);
-  }
-  return files;
 }
 
 // The frame.number column of F.tshark-rst.tsv.

@@ -11,25 +11,16 @@
 
 #include "decode/decode.hpp"
 #include "scenario.hpp"
+#include "support.hpp"
 
 namespace rstscope::testing {
 namespace {
 
 namespace fs = std::filesystem;
 
-fs::path corpus() { return fs::path(RSTSCOPE_SOURCE_DIR) / ".." / "shared" / "captures"; }
+using testing::corpus;
 
-std::vector<std::string> capture_names() {
-  std::vector<std::string> names;
-  std::ifstream manifest(corpus() / "MANIFEST.tsv");
-  std::string line;
-  std::getline(manifest, line);
-  while (std::getline(manifest, line)) {
-    const std::string name = line.substr(0, line.find('\t'));
-    if (!name.empty()) names.push_back(name);
-  }
-  return names;
-}
+std::vector<std::string> capture_names() { return manifest_files(); }
 
 std::vector<uint64_t> tshark_rst_frames(const std::string& name) {
   std::vector<uint64_t> frames;

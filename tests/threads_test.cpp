@@ -9,6 +9,7 @@
 
 #include "report/report.hpp"
 #include "scenario.hpp"
+#include "support.hpp"
 
 namespace rstscope::testing {
 namespace {
@@ -37,11 +38,7 @@ std::string json_report(const fs::path& path, unsigned threads) {
 
 std::vector<fs::path> inputs() {
   std::vector<fs::path> paths = {fs::path(RSTSCOPE_SOURCE_DIR) / "samples" / "mixed-resets.pcap"};
-  const fs::path corpus = fs::path(RSTSCOPE_SOURCE_DIR) / ".." / "shared" / "captures";
-  std::ifstream manifest(corpus / "MANIFEST.tsv");
-  std::string line;
-  std::getline(manifest, line);
-  while (std::getline(manifest, line)) paths.push_back(corpus / line.substr(0, line.find('\t')));
+  for (const std::string& name : manifest_files()) paths.push_back(corpus() / name);
   return paths;
 }
 
