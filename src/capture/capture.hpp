@@ -17,7 +17,7 @@ enum class PcapReaderChoice : uint8_t { fast, libpcap };
 
 struct CaptureOptions {
   std::string filter;                   // tcpdump/BPF expression, empty for none
-  size_t read_buffer_bytes = 8u << 20;  // read buffer per input, shared out when there are many
+  size_t read_buffer_bytes = 1u << 20;  // read buffer per input (fits in L2), shared out when there are many
   PcapReaderChoice pcap_reader = PcapReaderChoice::fast;
 };
 

@@ -25,7 +25,14 @@ struct Address {
     return ((a_words[0] ^ b_words[0]) | (a_words[1] ^ b_words[1])) == 0 && a.family == b.family;
   }
   friend bool operator<(const Address& a, const Address& b) {
-    return a.family != b.family ? a.family < b.family : a.bytes < b.bytes;
+    if (a.family != b.family) return a.family < b.family;
+    // Lexicographic, as two big-endian words: this orders both directions of every segment.
+    uint64_t a_words[2], b_words[2];
+    std::memcpy(a_words, a.bytes.data(), 16);
+    std::memcpy(b_words, b.bytes.data(), 16);
+    const uint64_t a_high = __builtin_bswap64(a_words[0]), b_high = __builtin_bswap64(b_words[0]);
+    if (a_high != b_high) return a_high < b_high;
+    return __builtin_bswap64(a_words[1]) < __builtin_bswap64(b_words[1]);
   }
 };
 

@@ -203,7 +203,8 @@ struct Analyzer::Impl {
   Patterns patterns;
   Tracker tracker;
   DiagnoseStats diagnose_stats;
-  std::vector<uint64_t> prefetch_hashes;
+  std::vector<ConnectionKey> batch_keys;
+  std::vector<uint64_t> batch_hashes;
   std::unordered_map<uint64_t, FirstReset> firsts;  // by the frame of an episode's first RST
   std::unordered_map<uint64_t, std::vector<uint64_t>> first_frames;  // connection id -> those frames
   std::unordered_map<uint64_t, std::vector<Cause>> causes;
@@ -214,17 +215,25 @@ Analyzer::~Analyzer() = default;
 
 void Analyzer::add(const Segment& segment) { impl_->tracker.add(segment); }
 
-void Analyzer::prefetch(const Segment* segments, size_t count) {
-  // Two stages, so the slot's line has arrived by the time the entry's address is read from it.
-  constexpr size_t group = 8;
-  std::vector<uint64_t>& hashes = impl_->prefetch_hashes;
+void Analyzer::add_batch(const Segment* segments, size_t count) {
+  // Keys and hashes first; then each lookup is preceded, a few segments ahead, by a prefetch
+  // of its slot and, further on, of its entry (read from the slot once that line has arrived).
+  constexpr size_t slot_ahead = 16, entry_ahead = 8;
+  std::vector<ConnectionKey>& keys = impl_->batch_keys;
+  std::vector<uint64_t>& hashes = impl_->batch_hashes;
+  keys.resize(count);
   hashes.resize(count);
   for (size_t i = 0; i < count; ++i) {
-    hashes[i] = Tracker::hash_of(segments[i]);
-    impl_->tracker.prefetch_slot(hashes[i]);
-    if (i >= group) impl_->tracker.prefetch_entry(hashes[i - group]);
+    keys[i] = ConnectionKey::of(segments[i]);
+    hashes[i] = keys[i].hash();
   }
-  for (size_t i = count > group ? count - group : 0; i < count; ++i) impl_->tracker.prefetch_entry(hashes[i]);
+  Tracker& tracker = impl_->tracker;
+  for (size_t i = 0; i < std::min(count, slot_ahead); ++i) tracker.prefetch_slot(hashes[i]);
+  for (size_t i = 0; i < count; ++i) {
+    if (i + slot_ahead < count) tracker.prefetch_slot(hashes[i + slot_ahead]);
+    if (i + entry_ahead < count) tracker.prefetch_entry(hashes[i + entry_ahead]);
+    tracker.add(segments[i], keys[i], hashes[i]);
+  }
 }
 void Analyzer::advance(int64_t now_ns) { impl_->tracker.advance(now_ns); }
 

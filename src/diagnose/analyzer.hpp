@@ -45,8 +45,8 @@ class Analyzer {
 
   // Feeds one decoded segment, in capture order.
   void add(const Segment& segment);
-  // Warms the caches for a batch of segments about to be added, in order (a pure hint).
-  void prefetch(const Segment* segments, size_t count);
+  // Feeds a batch of segments in order: the same as add() on each, with the caches warmed ahead.
+  void add_batch(const Segment* segments, size_t count);
   // Moves the clock without a segment (live capture idles): judges RSTs whose horizon passed.
   void advance(int64_t now_ns);
   // Judges everything still open and reports cross-connection patterns. Call once at the end.

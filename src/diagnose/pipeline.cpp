@@ -117,18 +117,12 @@ RunStats analyze_capture(CaptureSet& capture, const AnalyzerOptions& options, Fi
     std::thread reader([&] { read_batches(capture, queue, decode_stats); });
     for (bool last = false; !last;) {
       std::unique_ptr<Batch> batch = queue.take_full();
-      // The caches are warmed a group ahead of the segment being added, so memory has time to answer.
-      constexpr size_t stride = 16;
-      const size_t count = batch->segments.size();
-      analyzer.prefetch(batch->segments.data(), std::min(stride, count));
-      for (size_t i = 0; i < count; ++i) {
-        if (i % stride == 0 && i + stride < count) {
-          analyzer.prefetch(batch->segments.data() + i + stride, std::min(stride, count - i - stride));
+      for (size_t i = 0; i < batch->segments.size(); ++i) {
+        if (batch->payload_offsets[i] != 0) {
+          batch->segments[i].payload = batch->payloads.data() + batch->payload_offsets[i] - 1;
         }
-        Segment& segment = batch->segments[i];
-        if (batch->payload_offsets[i] != 0) segment.payload = batch->payloads.data() + batch->payload_offsets[i] - 1;
-        analyzer.add(segment);
       }
+      analyzer.add_batch(batch->segments.data(), batch->segments.size());
       last = batch->last;
       if (progress && !last) {
         stats.capture = batch->capture;

@@ -5,7 +5,7 @@
 namespace rstscope {
 
 ConnectionTable::ConnectionTable(uint64_t max_connections)
-    : max_connections_(std::max<uint64_t>(max_connections, 16)) {
+    : max_connections_(std::clamp<uint64_t>(max_connections, 16, uint64_t{1} << 30)) {  // tags hold 32 bits of home
   // Start small and double: memory follows the live connections, up to the cap.
   slots_.assign(1024, Slot{0, empty});
   mask_ = slots_.size() - 1;
@@ -16,7 +16,7 @@ ConnectionTable::ConnectionTable(uint64_t max_connections)
 }
 
 Connection* ConnectionTable::find(const ConnectionKey& key, uint64_t hash) {
-  const uint32_t tag = static_cast<uint32_t>(hash >> 32);
+  const uint32_t tag = static_cast<uint32_t>(hash);
   for (uint64_t position = hash & mask_;; position = (position + 1) & mask_) {
     const Slot& slot = slots_[position];
     if (slot.index == empty) return nullptr;
@@ -40,8 +40,7 @@ void ConnectionTable::grow() {
   mask_ = slots_.size() - 1;
   for (const Slot& slot : old) {
     if (slot.index == empty) continue;
-    const uint64_t hash = pool_[slot.index].key.hash();
-    uint64_t position = hash & mask_;
+    uint64_t position = slot.tag & mask_;  // no need to visit the entry: the tag is its home
     while (slots_[position].index != empty) position = (position + 1) & mask_;
     slots_[position] = slot;
   }
@@ -55,7 +54,7 @@ Connection* ConnectionTable::insert(const ConnectionKey& key, uint64_t hash) {
   pool_[index].key = key;
   uint64_t position = hash & mask_;
   while (slots_[position].index != empty) position = (position + 1) & mask_;
-  slots_[position] = Slot{static_cast<uint32_t>(hash >> 32), index};
+  slots_[position] = Slot{static_cast<uint32_t>(hash), index};
   ++size_;
   return &pool_[index];
 }
@@ -69,7 +68,7 @@ void ConnectionTable::erase(Connection* connection) {
   // Backward-shift deletion keeps every probe chain unbroken without tombstones.
   uint64_t hole = position;
   for (uint64_t next = (hole + 1) & mask_; slots_[next].index != empty; next = (next + 1) & mask_) {
-    const uint64_t home = pool_[slots_[next].index].key.hash() & mask_;
+    const uint64_t home = slots_[next].tag & mask_;
     const bool movable = ((next - home) & mask_) >= ((next - hole) & mask_);
     if (movable) {
       slots_[hole] = slots_[next];

@@ -38,7 +38,7 @@ class ConnectionTable {
  private:
   static constexpr uint32_t empty = 0xffffffffu;
   struct Slot {
-    uint32_t tag;    // high bits of the hash, to skip most key compares
+    uint32_t tag;    // the hash's low 32 bits: its home slot, and a filter before key compares
     uint32_t index;  // into pool_, or `empty`
   };
   void unlink(uint32_t index);

@@ -111,13 +111,13 @@ Tracker::Tracker(const TrackerOptions& options, JudgeCallback judge, EndCallback
       ended_(std::move(ended)),
       table_(options.max_connections) {}
 
-void Tracker::add(const Segment& segment) {
+void Tracker::add(const Segment& segment, const ConnectionKey& key, uint64_t hash) {
   ++stats_.segments;
   now_ns_ = std::max(now_ns_, segment.ts_ns);
   expire(now_ns_);
   bool from_originator = false;
   bool created = false;
-  Connection* connection = lookup(segment, from_originator, created);
+  Connection* connection = lookup(segment, key, hash, from_originator, created);
   if (connection->pending_resets > 0) observe_after(*connection, segment, from_originator);
   if (segment.has(tcp_flag::rst)) open_reset(*connection, segment, from_originator, created);
   update(*connection, segment, from_originator);
@@ -146,9 +146,8 @@ void Tracker::finish() {
   release(now_ns_, true);
 }
 
-Connection* Tracker::lookup(const Segment& segment, bool& from_originator, bool& created) {
-  const ConnectionKey key = ConnectionKey::of(segment);
-  const uint64_t hash = key.hash();
+Connection* Tracker::lookup(const Segment& segment, const ConnectionKey& key, uint64_t hash,
+                            bool& from_originator, bool& created) {
   Connection* connection = table_.find(key, hash);
   if (connection != nullptr) {
     from_originator =

@@ -53,9 +53,13 @@ class Tracker {
   using EndCallback = std::function<void(const Connection&)>;
 
   Tracker(const TrackerOptions& options, JudgeCallback judge, EndCallback ended);
-  void add(const Segment& segment);
-  // Lookahead for a batch: the hash of a segment to come, then its slot, then its entry.
-  static uint64_t hash_of(const Segment& segment) { return ConnectionKey::of(segment).hash(); }
+  void add(const Segment& segment) {
+    const ConnectionKey key = ConnectionKey::of(segment);
+    add(segment, key, key.hash());
+  }
+  // The same, with the segment's canonical key and its hash already worked out.
+  void add(const Segment& segment, const ConnectionKey& key, uint64_t hash);
+  // Lookahead for a batch: the slot of a segment to come, then (once cached) its entry.
   void prefetch_slot(uint64_t hash) const { table_.prefetch_slot(hash); }
   void prefetch_entry(uint64_t hash) const { table_.prefetch_entry(hash); }
   void advance(int64_t now_ns);
@@ -64,7 +68,8 @@ class Tracker {
   const Observations& observations() const { return observations_; }
 
  private:
-  Connection* lookup(const Segment& segment, bool& from_originator, bool& created);
+  Connection* lookup(const Segment& segment, const ConnectionKey& key, uint64_t hash, bool& from_originator,
+                     bool& created);
   Connection* create(const ConnectionKey& key, uint64_t hash, const Segment& segment,
                      bool& from_originator);
   void update(Connection& connection, const Segment& segment, bool from_originator);
