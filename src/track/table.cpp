@@ -105,6 +105,15 @@ void ConnectionTable::touch(Connection* connection, List list) {
   if (oldest_[list] == 0) oldest_[list] = index;
 }
 
+void ConnectionTable::clear() {
+  std::fill(slots_.begin(), slots_.end(), Slot{0, empty});
+  pool_.resize(1);
+  free_.clear();
+  std::fill(std::begin(newest_), std::end(newest_), 0u);
+  std::fill(std::begin(oldest_), std::end(oldest_), 0u);
+  size_ = 0;
+}
+
 Connection* ConnectionTable::oldest(List list) {
   return oldest_[list] == 0 ? nullptr : &pool_[oldest_[list]];
 }

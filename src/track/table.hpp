@@ -31,6 +31,13 @@ class ConnectionTable {
   void touch(Connection* connection, List list);
   // The least recently used connection on `list`, or nullptr.
   Connection* oldest(List list);
+  // Calls `visit` on every connection of `list`, oldest first.
+  template <typename Visit>
+  void visit_oldest_first(List list, Visit&& visit) {
+    for (uint32_t index = oldest_[list]; index != 0; index = pool_[index].newer) visit(pool_[index]);
+  }
+  // Forgets every connection at once (the end of the input), without erasing them one by one.
+  void clear();
 
   uint64_t size() const { return size_; }
   uint64_t capacity() const { return max_connections_; }

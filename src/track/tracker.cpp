@@ -141,8 +141,9 @@ void Tracker::advance(int64_t now_ns) {
 
 void Tracker::finish() {
   for (auto list : {ConnectionTable::closing, ConnectionTable::embryonic, ConnectionTable::active}) {
-    while (Connection* oldest = table_.oldest(list)) end(oldest);
+    table_.visit_oldest_first(list, [this](Connection& connection) { close_out(connection); });
   }
+  table_.clear();
   release(now_ns_, true);
 }
 
@@ -463,17 +464,22 @@ void Tracker::observe_after(Connection& connection, const Segment& segment, bool
 }
 
 void Tracker::end(Connection* connection) {
-  if (connection->pending_resets > 0 && connection->newest_pending > pending_base_) {
-    uint64_t link = connection->newest_pending;
-    pending_[link - 1 - pending_base_].ended_connection = *connection;
-    for (uint32_t walked = 0; link > pending_base_ && walked < connection->pending_resets; ++walked) {
+  close_out(*connection);
+  table_.erase(connection);
+}
+
+void Tracker::close_out(const Connection& connection) {
+  if (connection.pending_resets > 0 && connection.newest_pending > pending_base_) {
+    // Reported after its last RST is judged, so the summary carries every cause.
+    uint64_t link = connection.newest_pending;
+    pending_[link - 1 - pending_base_].ended_connection = connection;
+    for (uint32_t walked = 0; link > pending_base_ && walked < connection.pending_resets; ++walked) {
       pending_[link - 1 - pending_base_].after.ended = true;
       link = pending_links_[link - 1 - pending_base_];
     }
   } else {
-    ended_(*connection);
+    ended_(connection);
   }
-  table_.erase(connection);
 }
 
 void Tracker::expire(int64_t now_ns) {

@@ -77,6 +77,7 @@ class Tracker {
                   bool created);
   void observe_after(Connection& connection, const Segment& segment, bool from_originator);
   void end(Connection* connection);
+  void close_out(const Connection& connection);  // reports it ended; the caller removes it
   void expire(int64_t now_ns);
   void release(int64_t now_ns, bool all);
   void make_room();
