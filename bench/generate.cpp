@@ -70,6 +70,8 @@ class Random {
 };
 
 // ---------------------------------------------------------------------------------------------
+constexpr uint64_t router_mac = 0x020000fe0001;  // locally administered
+
 // Causes, in DESIGN.md's order. Index 0 means "no RST".
 enum Cause : uint8_t {
   none,
@@ -932,9 +934,21 @@ class Generator {
     write(spec, op.cause);
   }
 
+  // The capture sits on the clients' LAN: whatever comes from the servers' networks arrives
+  // through the one router, so with the router's MAC as its link-layer source.
+  static bool from_server_network(const Address& address) {
+    return address.is_v6() ? address.bytes[5] == 0x5e : (address.bytes[0] == 198 && address.bytes[1] == 51);
+  }
+
   void write(const rstscope::synth::SegmentSpec& spec, uint8_t cause) {
     frame_.clear();
-    rstscope::synth::append_ethernet_frame(frame_, spec);
+    if (from_server_network(spec.src)) {
+      rstscope::synth::SegmentSpec routed = spec;
+      routed.source_mac = router_mac;
+      rstscope::synth::append_ethernet_frame(frame_, routed);
+    } else {
+      rstscope::synth::append_ethernet_frame(frame_, spec);
+    }
     writer_->add(now_ns_, frame_.data(), static_cast<uint32_t>(frame_.size()));
     if ((spec.flags & flag::rst) != 0) {
       ++rsts_[cause];

@@ -65,6 +65,8 @@ class Side {
   // A packet in this side's name with a chosen TTL/window: an injector or a middlebox.
   uint64_t spoof(uint8_t flags, uint32_t seq, uint32_t ack, uint8_t ttl, uint16_t window = 0);
   void restart(uint32_t isn) { seq_ = isn; }
+  // The link-layer sender of its frames: e.g. the router in front of a host, shared by others.
+  void behind(uint64_t mac) { source_mac_ = mac; }
 
   uint32_t next() const { return seq_; }
   uint32_t received() const { return received_; }
@@ -87,6 +89,7 @@ class Side {
   uint8_t ttl_;
   uint16_t ip_id_ = 100;
   uint16_t window_ = 64240;
+  uint64_t source_mac_ = 0;
 };
 
 class Scenario {
@@ -146,6 +149,7 @@ inline uint64_t Side::send(uint8_t flags, uint32_t seq, uint32_t length, std::op
   spec.payload_len = length;
   spec.ttl = ttl.value_or(ttl_);
   spec.ip_id = ip_id_++;
+  spec.source_mac = source_mac_;
   spec.window = window.value_or(window_);
   if (options) {
     spec.mss = 1460;

@@ -88,6 +88,7 @@ struct Segment {
   uint16_t ip_id = 0;         // IPv4 identification; 0 for IPv6
   bool df = false;
   uint8_t tunnel_depth = 0;   // encapsulations peeled off before this TCP header
+  uint64_t source_mac = 0;    // the outermost Ethernet source address (48 bits), 0 without one
 
   bool has(uint8_t flag) const { return (flags & flag) != 0; }
   // Sequence space the segment occupies: payload plus one for SYN and one for FIN.

@@ -94,6 +94,9 @@ struct Decoder {
 
   DecodeResult ethernet(const uint8_t* data, size_t size) {
     if (size < 14) return DecodeResult::truncated;
+    if (segment.source_mac == 0) {
+      for (int i = 6; i < 12; ++i) segment.source_mac = segment.source_mac << 8 | data[i];
+    }
     return ethertype(be16(data + 12), data + 14, size - 14, true);
   }
 

@@ -34,19 +34,27 @@ std::optional<Verdict> rule_refused(const Facts& facts) {
     verdict.evidence.push_back("no other packet from this host to compare its TTL with");
     verdict.alternatives.push_back(Cause::middlebox);
   }
-  uint64_t accepted_frame = 0;
-  if (const Address* neighbour =
-          facts.observations.neighbour_accepting(facts.rst.src, facts.rst.sport, &accepted_frame)) {
+  const Observations::Accepted* neighbour = facts.observations.neighbour_accepting(facts.rst.src, facts.rst.sport);
+  // The same host answers for both addresses: the same link-layer sender (when the capture has
+  // one) and the same TTL. On a LAN, a different MAC means a different machine.
+  const bool same_host = neighbour != nullptr && neighbour->ttl == facts.rst.ttl &&
+                         (neighbour->source_mac == 0 || facts.rst.source_mac == 0 ||
+                          neighbour->source_mac == facts.rst.source_mac);
+  if (same_host) {
+    const std::string other = neighbour->address.to_string();
     verdict.cause = Cause::refused_wrong_address;
     verdict.alternatives.push_back(Cause::refused);
-    verdict.frames.push_back(accepted_frame);
+    verdict.frames.push_back(neighbour->frame);
     verdict.evidence.push_back(fmt::format(
-        "port {} accepts connections on {} (SYN/ACK in frame {}), a neighbouring address",
-        facts.rst.sport, neighbour->to_string(), accepted_frame));
+        "port {} accepts connections on {} (SYN/ACK in frame {}), a neighbouring address", facts.rst.sport, other,
+        neighbour->frame));
+    verdict.evidence.push_back(fmt::format(
+        "that SYN/ACK came with the same TTL ({}){}, so the same host answers for both addresses", neighbour->ttl,
+        neighbour->source_mac != 0 && facts.rst.source_mac != 0 ? " from the same link-layer sender" : ""));
     verdict.explanation = fmt::format(
         "{}:{} refused the connection, but the same port accepts on {}: the service listens on "
         "one local address only",
-        facts.rst.src.to_string(), facts.rst.sport, neighbour->to_string());
+        facts.rst.src.to_string(), facts.rst.sport, other);
   } else {
     verdict.explanation = fmt::format("nothing listens on {}:{}, so the connection was refused",
                                       facts.rst.src.to_string(), facts.rst.sport);

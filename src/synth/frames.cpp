@@ -109,7 +109,11 @@ void append_ethernet_frame(std::vector<uint8_t>& out, const SegmentSpec& spec) {
   const uint8_t src_last = spec.src.bytes[spec.src.is_v6() ? 15 : 3];
   const uint8_t dst_last = spec.dst.bytes[spec.dst.is_v6() ? 15 : 3];
   out.insert(out.end(), {0x02, 0, 0, 0, 0, dst_last});
-  out.insert(out.end(), {0x02, 0, 0, 0, 0, src_last});
+  if (spec.source_mac != 0) {
+    for (int shift = 40; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(spec.source_mac >> shift));
+  } else {
+    out.insert(out.end(), {0x02, 0, 0, 0, 0, src_last});
+  }
   if (spec.vlan != 0) {
     put_be16(out, 0x8100);
     put_be16(out, static_cast<uint16_t>(spec.vlan & 0x0fff));

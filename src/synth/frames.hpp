@@ -23,6 +23,7 @@ struct SegmentSpec {
   uint16_t ip_id = 0;
   bool df = true;
   uint16_t vlan = 0;          // 802.1Q tag, 0 for none
+  uint64_t source_mac = 0;    // Ethernet source (48 bits); 0: one derived from the source address
   // Options; zero/false for absent.
   uint16_t mss = 0;
   uint8_t window_scale = 0xff;

@@ -75,24 +75,20 @@ std::pair<uint8_t, uint8_t> Observations::host_ttl(const Address& address) const
   return entry == host_ttl_.end() ? std::pair<uint8_t, uint8_t>{0, 0} : entry->second;
 }
 
-void Observations::service_accepted(const Address& address, uint16_t port, uint64_t frame) {
+void Observations::service_accepted(const Segment& synack) {
   if (accepted_.size() >= max_entries) return;
-  auto& list = accepted_[prefix_key(address, port)];
+  auto& list = accepted_[prefix_key(synack.src, synack.sport)];
   for (const Accepted& known : list) {
-    if (known.address == address && known.port == port) return;
+    if (known.address == synack.src && known.port == synack.sport) return;
   }
-  if (list.size() < 64) list.push_back(Accepted{address, port, frame});
+  if (list.size() < 64) list.push_back(Accepted{synack.src, synack.sport, synack.frame, synack.source_mac, synack.ttl});
 }
 
-const Address* Observations::neighbour_accepting(const Address& address, uint16_t port,
-                                                 uint64_t* frame) const {
+const Observations::Accepted* Observations::neighbour_accepting(const Address& address, uint16_t port) const {
   const auto entry = accepted_.find(prefix_key(address, port));
   if (entry == accepted_.end()) return nullptr;
   for (const Accepted& known : entry->second) {
-    if (known.port == port && !(known.address == address)) {
-      if (frame != nullptr) *frame = known.frame;
-      return &known.address;
-    }
+    if (known.port == port && !(known.address == address)) return &known;
   }
   return nullptr;
 }
@@ -260,7 +256,7 @@ void Tracker::update(Connection& connection, const Segment& segment, bool from_o
     sender.offered_scale = segment.window_scale;
     if (segment.has(tcp_flag::ack)) {
       connection.synack_seen = true;
-      observations_.service_accepted(segment.src, segment.sport, segment.frame);
+      observations_.service_accepted(segment);
       observations_.host_packet(segment.src, segment.ttl);
       // RFC 7323 §2.2: scaling applies only when both SYNs carried the option.
       if (receiver.offered_scale != 0xff && sender.offered_scale != 0xff) {

@@ -26,20 +26,22 @@ class Observations {
   void host_packet(const Address& address, uint8_t ttl);
   // The TTL range this host's own packets carried, or {0, 0} when unknown.
   std::pair<uint8_t, uint8_t> host_ttl(const Address& address) const;
-  void service_accepted(const Address& address, uint16_t port, uint64_t frame);
+  // A SYN/ACK from `address`:`port`, as the wire showed it.
+  struct Accepted {
+    Address address;
+    uint16_t port = 0;
+    uint64_t frame = 0;
+    uint64_t source_mac = 0;  // the link-layer sender of the SYN/ACK
+    uint8_t ttl = 0;
+  };
+  void service_accepted(const Segment& synack);
   // Another address near `address` (same /24 or /64) that accepted connections on `port`.
-  const Address* neighbour_accepting(const Address& address, uint16_t port,
-                                     uint64_t* frame) const;
+  const Accepted* neighbour_accepting(const Address& address, uint16_t port) const;
   bool accepts(const Address& address, uint16_t port) const;
 
  private:
   struct AddressHash {
     size_t operator()(const Address& address) const;
-  };
-  struct Accepted {
-    Address address;
-    uint16_t port;
-    uint64_t frame;
   };
   static constexpr size_t max_entries = 1u << 20;
   std::unordered_map<Address, std::pair<uint8_t, uint8_t>, AddressHash> host_ttl_;
