@@ -30,6 +30,7 @@ namespace {
 using testing::Bytes;
 using testing::gzip;
 using testing::TempDir;
+using testing::byte_swapped;
 using testing::zstd;
 using capture_detail::PcapReader;
 
@@ -153,26 +154,6 @@ Bytes generated(bool nanosecond, uint32_t count = 300, uint32_t snaplen = 262144
     writer.add(ts, frame.data(), static_cast<uint32_t>(frame.size()), origlen);
   }
   return writer.bytes();
-}
-
-void swap_field(Bytes& bytes, size_t at, size_t width) {
-  for (size_t i = 0; i < width / 2; ++i) std::swap(bytes[at + i], bytes[at + width - 1 - i]);
-}
-
-// Rewrites a little-endian classic pcap in big-endian order, field by field.
-Bytes byte_swapped(Bytes bytes) {
-  swap_field(bytes, 0, 4);
-  swap_field(bytes, 4, 2);
-  swap_field(bytes, 6, 2);
-  for (size_t at = 8; at < 24; at += 4) swap_field(bytes, at, 4);
-  size_t at = 24;
-  while (at + 16 <= bytes.size()) {
-    uint32_t caplen = 0;
-    std::memcpy(&caplen, bytes.data() + at + 8, 4);
-    for (size_t field = 0; field < 16; field += 4) swap_field(bytes, at + field, 4);
-    at += 16 + caplen;
-  }
-  return bytes;
 }
 
 void put32(Bytes& out, uint32_t value) {

@@ -6,6 +6,8 @@
 #include <zstd.h>
 
 #include <cstdint>
+#include <cstring>
+#include <utility>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -35,6 +37,25 @@ inline Bytes zstd(const Bytes& input) {
   EXPECT_EQ(ZSTD_isError(size), 0u);
   out.resize(size);
   return out;
+}
+
+// Rewrites a little-endian classic pcap in big-endian order, field by field.
+inline Bytes byte_swapped(Bytes bytes) {
+  const auto swap_field = [&bytes](size_t at, size_t width) {
+    for (size_t i = 0; i < width / 2; ++i) std::swap(bytes[at + i], bytes[at + width - 1 - i]);
+  };
+  swap_field(0, 4);
+  swap_field(4, 2);
+  swap_field(6, 2);
+  for (size_t at = 8; at < 24; at += 4) swap_field(at, 4);
+  size_t at = 24;
+  while (at + 16 <= bytes.size()) {
+    uint32_t caplen = 0;
+    std::memcpy(&caplen, bytes.data() + at + 8, 4);
+    for (size_t field = 0; field < 16; field += 4) swap_field(at + field, 4);
+    at += 16 + caplen;
+  }
+  return bytes;
 }
 
 // A folder of its own under the system's temporary directory, removed with everything in it.
