@@ -133,5 +133,42 @@ TEST(Live, StreamsVerdictsFromARealInterface) {
   fs::remove_all(folder);
 }
 
+// `rstscope host --capture`: the kernel's own reason joined to the RST on the wire.
+TEST(Host, JoinsKernelReasonsWithTheWire) {
+  std::string why;
+  if (!lab_supported(why)) GTEST_SKIP() << "kernel tracing in namespaces is not possible here: " << why;
+  Topology topology;
+  std::string error;
+  ASSERT_TRUE(topology.create(error)) << error;
+  const std::string command = "ip netns exec " + topology.client.name() + " " + RSTSCOPE_BINARY +
+                              " host --capture " + client_iface + " --format json --duration 3 2>&1";
+  auto host = std::async(std::launch::async, [&] { return run_and_read(command); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  for (int i = 0; i < 3; ++i) EXPECT_LT(connect_from(topology.client, server_v4, 9), 0);
+  const std::string output = host.get();
+  topology.destroy();
+  std::printf("%s", output.c_str());
+
+  size_t joined_refusals = 0;
+  bool summary = false;
+  for (size_t start = 0; start < output.size();) {
+    const size_t end = output.find('\n', start);
+    const std::string line = output.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (line.find("\"type\":\"reset\"") != std::string::npos && line.find("\"sport\":9,") != std::string::npos &&
+        line.find("\"cause\":\"refused\"") != std::string::npos &&
+        line.find("\"kernel_reason\":\"NO_SOCKET\"") != std::string::npos) {
+      ++joined_refusals;
+    }
+    if (line.find("\"type\":\"host\"") != std::string::npos) {
+      summary = true;
+      EXPECT_NE(line.find("\"disagreements\":0"), std::string::npos) << line;
+    }
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  EXPECT_EQ(joined_refusals, 3u);
+  EXPECT_TRUE(summary);
+}
+
 }  // namespace
 }  // namespace rstscope::lab

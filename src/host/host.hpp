@@ -15,6 +15,4 @@ struct HostOptions {
 // Returns the exit status: 0 on success, 2 when tracing or capture cannot start.
 int run_host(const HostOptions& options, std::FILE* out, std::FILE* err);
 
-std::string json_escape(std::string_view text);
-
 }  // namespace rstscope::host
