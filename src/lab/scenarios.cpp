@@ -214,37 +214,41 @@ void run_refused_wrong_address(Context& ctx) {
                       errno_name(code)));
 }
 
-// 3.2: the server closes with SO_LINGER 0 after answering: RST instead of FIN.
+// 3.2: the server closes with SO_LINGER 0 after answering: RST instead of FIN (IPv4, then IPv6).
 void run_abort(Context& ctx) {
   ctx.expect = [](const host::KernelReset&) { return only(Cause::abort); };
-  Fd listener = listen_on(ctx.net.server, server_v4, ctx.port, 16);
-  if (!listener.valid()) return void(ctx.fail("listen failed"));
-  Pair pair;
-  if (!open_pair(ctx, listener, pair) || !exchange(ctx, pair)) return;
-  set_linger_zero(pair.server.get());
-  pair.server.reset();
-  ctx.did("request and response exchanged; the server closed with SO_LINGER {on, 0}");
-  std::string got;
-  const long status = receive(pair.client.get(), got, 1000);
-  ctx.did(fmt::format("client read: {}", status < 0 ? std::strerror(static_cast<int>(-status)) : "data/EOF"));
+  for (const char* server : {server_v4, server_v6}) {
+    Fd listener = listen_on(ctx.net.server, server, ctx.port, 16);
+    if (!listener.valid()) return void(ctx.fail("listen failed"));
+    Pair pair;
+    if (!open_pair(ctx, listener, pair, server) || !exchange(ctx, pair)) return;
+    set_linger_zero(pair.server.get());
+    pair.server.reset();
+    ctx.did(fmt::format("{}: request and response exchanged; the server closed with SO_LINGER {{on, 0}}", server));
+    std::string got;
+    const long status = receive(pair.client.get(), got, 1000);
+    ctx.did(fmt::format("client read: {}", status < 0 ? std::strerror(static_cast<int>(-status)) : "data/EOF"));
+  }
 }
 
-// 3.2: the server closes while the client's request is still unread.
+// 3.2: the server closes while the client's request is still unread (IPv4, then IPv6).
 void run_abort_unread_data(Context& ctx) {
   ctx.expect = [](const host::KernelReset&) {
     return Expectation{Cause::abort_unread_data, {Cause::abort},
                        "whether the application read the data is not on the wire"};
   };
-  Fd listener = listen_on(ctx.net.server, server_v4, ctx.port, 16);
-  if (!listener.valid()) return void(ctx.fail("listen failed"));
-  Pair pair;
-  if (!open_pair(ctx, listener, pair)) return;
-  send_text(pair.client.get(), std::string(300, 'q'));
-  sleep_ms(100);
-  pair.server.reset();
-  ctx.did("client sent 300 bytes; the server closed without reading them");
-  std::string got;
-  receive(pair.client.get(), got, 1000);
+  for (const char* server : {server_v4, server_v6}) {
+    Fd listener = listen_on(ctx.net.server, server, ctx.port, 16);
+    if (!listener.valid()) return void(ctx.fail("listen failed"));
+    Pair pair;
+    if (!open_pair(ctx, listener, pair, server)) return;
+    send_text(pair.client.get(), std::string(300, 'q'));
+    sleep_ms(100);
+    pair.server.reset();
+    ctx.did(fmt::format("{}: client sent 300 bytes; the server closed without reading them", server));
+    std::string got;
+    receive(pair.client.get(), got, 1000);
+  }
 }
 
 // 3.2: the server closed (FIN sent, receive side shut); the client then sends data.
@@ -253,17 +257,20 @@ void run_data_after_close(Context& ctx) {
   // Keep the orphan a full FIN-WAIT-2 socket (not a TIME-WAIT mini socket) as on most servers
   // with a long tcp_fin_timeout: then the kernel says TCP_ABORT_ON_DATA.
   ctx.net.server.sysctl("net.ipv4.tcp_fin_timeout", "120");
-  Fd listener = listen_on(ctx.net.server, server_v4, ctx.port, 16);
-  if (!listener.valid()) return void(ctx.fail("listen failed"));
-  Pair pair;
-  if (!open_pair(ctx, listener, pair) || !exchange(ctx, pair)) return;
-  pair.server.reset();
-  std::string got;
-  const long eof = receive(pair.client.get(), got, 1000);
-  ctx.did(fmt::format("server closed after one exchange; client read {}", eof == 0 ? "EOF" : "something else"));
-  send_text(pair.client.get(), "late request after the server's FIN\n");
-  ctx.did("client sent more data after the server's FIN");
-  receive(pair.client.get(), got, 1000);
+  for (const char* server : {server_v4, server_v6}) {
+    Fd listener = listen_on(ctx.net.server, server, ctx.port, 16);
+    if (!listener.valid()) return void(ctx.fail("listen failed"));
+    Pair pair;
+    if (!open_pair(ctx, listener, pair, server) || !exchange(ctx, pair)) return;
+    pair.server.reset();
+    std::string got;
+    const long eof = receive(pair.client.get(), got, 1000);
+    ctx.did(fmt::format("{}: server closed after one exchange; client read {}", server,
+                        eof == 0 ? "EOF" : "something else"));
+    send_text(pair.client.get(), "late request after the server's FIN\n");
+    ctx.did("client sent more data after the server's FIN");
+    receive(pair.client.get(), got, 1000);
+  }
 }
 
 // 3.3: the server loses the connection silently (its RST is dropped on the way), then the
