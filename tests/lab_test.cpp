@@ -24,6 +24,7 @@ const std::map<std::string, std::string>& required_evidence() {
       {"abort_unread_data", "TCP_ABORT_ON_CLOSE"},
       {"data_after_close", "TCP_ABORT_ON_DATA"},
       {"half_open", "TCP_FLAGS"},
+      {"half_open_restart", "half_open"},
       {"listen_overflow", "INVALID_SYN"},
       {"time_wait_assassination", "TCP_FLAGS"},
       {"middlebox", "firewall"},
@@ -43,6 +44,10 @@ const std::map<std::string, std::string>& required_evidence() {
 
 bool has_evidence(const ScenarioResult& result, const std::string& needed) {
   if (needed == "pattern") return !result.expected_patterns.empty() && result.agrees();
+  if (needed == "half_open")  // whatever the kernel calls it, its RST must be on the wire and agree
+    return std::any_of(result.comparisons.begin(), result.comparisons.end(), [](const Comparison& c) {
+      return c.truth.expected == Cause::half_open && c.outcome == Outcome::match;
+    });
   if (needed == "firewall" || needed == "forger")
     return std::any_of(result.comparisons.begin(), result.comparisons.end(), [&](const Comparison& c) {
       return c.truth.origin == needed && c.outcome != Outcome::not_on_wire;

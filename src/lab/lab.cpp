@@ -34,6 +34,8 @@ const std::vector<Entry>& entries() {
       {{"abort_unread_data", "the server closes with the client's request unread"}, run_abort_unread_data},
       {{"data_after_close", "the server closes; the client sends more data afterwards"}, run_data_after_close},
       {{"half_open", "the server loses the connection silently; the client sends again"}, run_half_open},
+      {{"half_open_restart", "the client restarts and opens again from the same port (RFC 5961 §4)"},
+       run_half_open_restart},
       {{"listen_overflow", "backlog 1, no accept(), tcp_abort_on_overflow=1, four clients"}, run_listen_overflow},
       {{"time_wait_assassination", "an old duplicate hits the client's TIME-WAIT; the server resets it"},
        run_time_wait_assassination},

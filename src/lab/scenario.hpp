@@ -94,6 +94,7 @@ void run_abort(Context& ctx);
 void run_abort_unread_data(Context& ctx);
 void run_data_after_close(Context& ctx);
 void run_half_open(Context& ctx);
+void run_half_open_restart(Context& ctx);
 void run_listen_overflow(Context& ctx);
 void run_time_wait_assassination(Context& ctx);
 void run_middlebox(Context& ctx);

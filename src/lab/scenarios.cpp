@@ -273,6 +273,63 @@ void run_data_after_close(Context& ctx) {
   }
 }
 
+namespace {
+
+// A client socket bound to a chosen local port (SO_REUSEADDR), connecting without blocking.
+Fd connect_from_port(const Namespace& ns, const char* local_ip, uint16_t local_port, const char* ip, uint16_t port) {
+  const Endpoint local = endpoint(local_ip, local_port);
+  const Endpoint where = endpoint(ip, port);
+  Fd fd(ns.socket(where.family, SOCK_STREAM | SOCK_NONBLOCK, 0));
+  if (!fd.valid()) return fd;
+  const int one = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&local.address), local.length) != 0 ||
+      (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&where.address), where.length) != 0 &&
+       errno != EINPROGRESS))
+    fd.reset();
+  return fd;
+}
+
+}  // namespace
+
+// 3.3, RFC 5961 §4 / RFC 9293 Figure 10: the client restarts and opens again from the same
+// port while the server still holds the old connection. Its SYN draws a challenge ACK, the
+// client's kernel answers that ACK with an exact RST, which clears the server's stale
+// connection, and the SYN's retry then connects.
+void run_half_open_restart(Context& ctx) {
+  ctx.expect = [](const host::KernelReset& record) {
+    if (record.reason == "TCP_STATE") return only(Cause::abort);  // the crash, dropped by the router
+    return only(Cause::half_open);
+  };
+  Fd listener = listen_on(ctx.net.server, server_v4, ctx.port, 16);
+  if (!listener.valid()) return void(ctx.fail("listen failed"));
+  const uint16_t client_port = static_cast<uint16_t>(ctx.port + 20000);
+  Fd client = connect_from_port(ctx.net.client, client_v4, client_port, server_v4, ctx.port);
+  if (!client.valid() || !wait_writable(client.get(), 2000)) return void(ctx.fail("first connect failed"));
+  Fd served = accept_one(listener.get());
+  if (!served.valid()) return void(ctx.fail("accept timed out"));
+  send_text(client.get(), "hello before the crash\n");
+  const std::string table = fmt::format("rs_restart_{}", ctx.port);
+  if (!ctx.net.router.nft(fmt::format(
+          "add table inet {0}; add chain inet {0} pass {{ type filter hook forward priority 0; }}; "
+          "add rule inet {0} pass tcp sport {1} tcp flags rst drop",
+          table, client_port)))
+    return void(ctx.fail("nft rule failed"));
+  sleep_ms(50);
+  set_linger_zero(client.get());
+  client.reset();
+  sleep_ms(100);
+  ctx.net.router.nft(fmt::format("delete table inet {}", table));
+  ctx.did(fmt::format("the client lost its connection from port {} (its RST dropped in the router): a restart",
+                      client_port));
+  Fd again = connect_from_port(ctx.net.client, client_v4, client_port, server_v4, ctx.port);
+  const bool connected = again.valid() && wait_writable(again.get(), 3000);
+  ctx.did(fmt::format("the restarted client connected again from port {}: {}", client_port,
+                      connected ? "after its SYN drew a challenge ACK and its RST cleared the old connection"
+                                : "it did not connect"));
+  sleep_ms(100);
+}
+
 // 3.3: the server loses the connection silently (its RST is dropped on the way), then the
 // client's next segment meets no socket.
 void run_half_open(Context& ctx) {
