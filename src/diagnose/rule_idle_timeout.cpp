@@ -1,5 +1,7 @@
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "diagnose/rule.hpp"
 
 namespace rstscope {
@@ -19,7 +21,9 @@ std::string seconds(int64_t ns) { return fmt::format("{:.1f} s", static_cast<dou
 std::optional<Verdict> rule_idle_timeout(const Facts& facts) {
   const ResetContext& context = facts.context;
   if (!context.answers.valid || !facts.synchronized) return std::nullopt;
-  const int64_t threshold = std::max<int64_t>(second, 20 * context.connection.handshake_rtt_ns);
+  // Damaged or reordered timestamps can make the measured round trip anything: bound it.
+  const int64_t rtt = std::clamp<int64_t>(context.connection.handshake_rtt_ns, 0, 3600 * second);
+  const int64_t threshold = std::max<int64_t>(second, 20 * rtt);
   const bool from_path = facts.ttl_known && !facts.ttl_matches;
   const int64_t quiet_before_rst = facts.rst.ts_ns - context.connection.last_ts;
   const bool answers_after_silence = context.silence_ns >= threshold && context.since_answers_ns <= 2 * second;
