@@ -167,10 +167,10 @@ struct Analyzer::Impl {
     if (connection.resets == 0) return;
     ConnectionSummary summary;
     summary.connection_id = connection.id;
-    summary.originator = connection.originator.address;
-    summary.originator_port = connection.originator.port;
-    summary.responder = connection.responder.address;
-    summary.responder_port = connection.responder.port;
+    summary.originator = connection.originator_address();
+    summary.originator_port = connection.originator_port();
+    summary.responder = connection.responder_address();
+    summary.responder_port = connection.responder_port();
     summary.first_ns = connection.first_ts;
     summary.last_ns = connection.last_ts;
     summary.first_frame = connection.first_frame;

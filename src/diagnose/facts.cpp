@@ -17,10 +17,7 @@ const std::vector<Rule>& rules() {
 Facts::Facts(const ResetContext& context_in, const Observations& observations_in)
     : context(context_in),
       observations(observations_in),
-      sender(context_in.connection.originator.address == context_in.rst.src &&
-                     context_in.connection.originator.port == context_in.rst.sport
-                 ? context_in.connection.originator
-                 : context_in.connection.responder),
+      sender(context_in.from_originator ? context_in.connection.originator : context_in.connection.responder),
       receiver(&sender == &context_in.connection.originator ? context_in.connection.responder
                                                              : context_in.connection.originator),
       rst(context_in.rst) {

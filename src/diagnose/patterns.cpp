@@ -132,21 +132,20 @@ void Patterns::reset(const ResetContext& context, const Finding& finding) {
 
 void Patterns::connection_ended(const Connection& connection) {
   const Endpoint& originator = connection.originator;
-  const Endpoint& responder = connection.responder;
   const int64_t window = thresholds_.window_ns;
   // A SYN/ACK toward an address that never sent the SYN: backscatter of spoofed SYNs.
   if (!connection.handshake_seen && connection.synack_seen && originator.packets == 0) {
-    if (Tally* lone = tally(unsolicited_toward_, originator.address)) {
-      lone->add(connection.first_ts, connection.first_frame, &responder.address, window);
+    if (Tally* lone = tally(unsolicited_toward_, connection.originator_address())) {
+      lone->add(connection.first_ts, connection.first_frame, &connection.responder_address(), window);
     }
-    if (Tally* lone = tally(unsolicited_prefix_, prefix_of(originator.address))) {
-      lone->add(connection.first_ts, connection.first_frame, &responder.address, window);
+    if (Tally* lone = tally(unsolicited_prefix_, prefix_of(connection.originator_address()))) {
+      lone->add(connection.first_ts, connection.first_frame, &connection.responder_address(), window);
     }
   }
   // A handshake that never completed: one more half-open connection on the service.
   if (connection.handshake_seen && !connection.established && connection.resets == 0 && !originator.data_seen) {
-    if (Tally* pile = tally(half_open_service_, ServiceKey{responder.address, responder.port})) {
-      pile->add(connection.first_ts, connection.first_frame, &originator.address, window);
+    if (Tally* pile = tally(half_open_service_, ServiceKey{connection.responder_address(), connection.responder_port()})) {
+      pile->add(connection.first_ts, connection.first_frame, &connection.originator_address(), window);
       pile->current.other += connection.synack_retransmissions;
     }
   }

@@ -24,54 +24,52 @@ struct ConnectionKey {
 
 // What one side of the connection did, as seen on the wire.
 struct Endpoint {
-  Address address;
-  uint16_t port = 0;
-
+  // Ordered widest last-to-first so the struct packs without holes.
   uint32_t isn = 0;
   uint32_t next_seq = 0;     // highest seq + length sent: the sender's SND.NXT as seen
   uint32_t max_ack = 0;      // highest ack sent: what this side has received in order
   uint32_t fin_seq = 0;
   uint32_t last_seq = 0, last_ack = 0;  // of the last non-RST segment it sent
   uint32_t max_window = 0;   // largest scaled window advertised
+  uint32_t packets = 0;
+  uint32_t last_payload = 0;  // payload length of its last non-RST segment
   uint16_t window = 0;       // last raw window
   uint16_t ip_id = 0;        // last IP ID
-  uint8_t window_scale = 0;  // negotiated shift (0 until both sides offer it)
-  uint8_t offered_scale = 0xff;
-  uint8_t ttl = 0;           // TTL of its first non-RST packet
-  uint8_t ttl_min = 255, ttl_max = 0;  // over its non-RST packets
-  uint8_t last_flags = 0;
-  bool seq_known = false;    // next_seq holds a real value
-  bool ack_known = false;
-  bool syn_seen = false;
-  bool fin_seen = false;
-  bool data_seen = false;
-  bool df_seen = false;            // some of its packets carried DF
-  bool df_missing = false;         // some of its packets did not
-  bool ip_id_incrementing = true;  // every IP ID so far was a small step up from the last
-  bool ip_id_zero = true;          // every IP ID so far was zero
   uint16_t packets_with_ip_id = 0;
   uint16_t zero_windows = 0;       // zero-window advertisements
   uint16_t keepalives = 0;         // keep-alive probes since its last ACK progress
   uint16_t retransmissions = 0;    // retransmitted data segments
   uint16_t stalled_retransmissions = 0;  // retransmissions since the peer's ack last moved
   uint16_t resets = 0;
-  uint16_t episode_resets = 0;      // RSTs since it last sent anything else
-  uint64_t episode_rst_frame = 0;  // the first of those
-  uint8_t fin_acks = 0;            // ACKs it sent that cover the peer's FIN
-  uint32_t packets = 0;
+  uint16_t episode_resets = 0;     // RSTs since it last sent anything else
+  uint8_t window_scale = 0;  // negotiated shift (0 until both sides offer it)
+  uint8_t offered_scale = 0xff;
+  uint8_t ttl = 0;           // TTL of its first non-RST packet
+  uint8_t ttl_min = 255, ttl_max = 0;  // over its non-RST packets
+  uint8_t last_flags = 0;
+  uint8_t fin_acks = 0;      // ACKs it sent that cover the peer's FIN
+  bool seq_known : 1 = false;    // next_seq holds a real value
+  bool ack_known : 1 = false;
+  bool syn_seen : 1 = false;
+  bool fin_seen : 1 = false;
+  bool data_seen : 1 = false;
+  bool df_seen : 1 = false;            // some of its packets carried DF
+  bool df_missing : 1 = false;         // some of its packets did not
+  bool ip_id_incrementing : 1 = true;  // every IP ID so far was a small step up from the last
+  bool ip_id_zero : 1 = true;          // every IP ID so far was zero
   uint64_t bytes = 0;
   int64_t last_ts = 0;
   int64_t last_data_ts = 0;
   int64_t fin_ts = 0;
-  int64_t zero_window_ts = 0;     // last zero-window advertisement
+  int64_t zero_window_ts = 0;      // last zero-window advertisement
+  int64_t gap_before_last_ns = 0;  // the connection's silence just before its last packet
   uint64_t last_frame = 0;
   uint64_t syn_frame = 0;
   uint64_t fin_frame = 0;
   uint64_t last_data_frame = 0;
   uint64_t zero_window_frame = 0;
   uint64_t keepalive_frame = 0;
-  uint32_t last_payload = 0;      // payload length of its last non-RST segment
-  int64_t gap_before_last_ns = 0; // the connection's silence just before its last packet
+  uint64_t episode_rst_frame = 0;  // the first RST of its current episode
 
   bool usual_ttl(uint8_t value) const { return ttl_max != 0 && value >= ttl_min && value <= ttl_max; }
   // The window it last offered, scaled.
@@ -109,12 +107,18 @@ struct Connection {
   bool established = false;      // the handshake's final ACK, or data both ways
   bool originator_known = true;  // false when the first packet did not tell who opened it
   bool syn_in_established = false;  // a SYN arrived while the connection was synchronized
+  bool originator_is_low = true;  // which side of the key opened the connection
+  uint8_t list = 0;               // the idle list it is on
   uint64_t syn_in_established_frame = 0;
   // Links for the idle lists, by pool index.
   uint32_t older = 0, newer = 0;
   int64_t touched_ts = 0;        // when it was last moved to the front of its list
-  uint8_t list = 0;
 
+  const Address& originator_address() const { return originator_is_low ? key.low_address : key.high_address; }
+  uint16_t originator_port() const { return originator_is_low ? key.low_port : key.high_port; }
+  const Address& responder_address() const { return originator_is_low ? key.high_address : key.low_address; }
+  uint16_t responder_port() const { return originator_is_low ? key.high_port : key.low_port; }
+  bool from_originator(const Segment& segment) const { return key.from_low(segment) == originator_is_low; }
   Endpoint& sender(bool from_originator) { return from_originator ? originator : responder; }
   Endpoint& receiver(bool from_originator) { return from_originator ? responder : originator; }
   bool closed() const { return (originator.fin_seen && responder.fin_seen) || resets > 0; }

@@ -147,8 +147,7 @@ Connection* Tracker::lookup(const Segment& segment, const ConnectionKey& key, ui
                             bool& from_originator, bool& created) {
   Connection* connection = table_.find(key, hash);
   if (connection != nullptr) {
-    from_originator =
-        segment.src == connection->originator.address && segment.sport == connection->originator.port;
+    from_originator = connection->from_originator(segment);
     const bool fresh_syn = segment.has(tcp_flag::syn) && !segment.has(tcp_flag::ack) &&
                            !segment.has(tcp_flag::rst);
     const Endpoint& sender = connection->sender(from_originator);
@@ -183,12 +182,7 @@ Connection* Tracker::create(const ConnectionKey& key, uint64_t hash, const Segme
     connection->originator_known = false;
     from_originator = segment.sport >= segment.dport;
   }
-  Endpoint& sender = connection->sender(from_originator);
-  Endpoint& receiver = connection->receiver(from_originator);
-  sender.address = segment.src;
-  sender.port = segment.sport;
-  receiver.address = segment.dst;
-  receiver.port = segment.dport;
+  connection->originator_is_low = key.from_low(segment) == from_originator;
   connection->first_ts = segment.ts_ns;
   connection->first_frame = segment.frame;
   return connection;
