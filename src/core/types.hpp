@@ -60,6 +60,7 @@ inline constexpr uint8_t cwr = 0x80;
 // One decoded TCP segment. Small and flat; `payload` is only valid during the call.
 struct Segment {
   int64_t ts_ns = 0;
+  int64_t clock_ns = 0;       // the capture's clock here: the latest timestamp so far (set by the analysis)
   uint64_t frame = 0;
   Address src, dst;
   uint16_t sport = 0, dport = 0;

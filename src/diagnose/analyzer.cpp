@@ -1,221 +1,57 @@
 #include "diagnose/analyzer.hpp"
 
-#include <fmt/format.h>
-
 #include <algorithm>
-#include <unordered_map>
-#include <unordered_set>
+#include <vector>
 
-#include "diagnose/patterns.hpp"
-#include "diagnose/rule.hpp"
+#include "diagnose/diagnoser.hpp"
 #include "track/tracker.hpp"
 
 namespace rstscope {
-namespace {
 
-std::string seq_sentence(const ResetContext& context) {
-  switch (context.seq_check) {
-    case SeqCheck::exact:
-      return context.expected_seq == 0 && context.rst.seq != context.expected_seq
-                 ? fmt::format("seq check: exact (ack {} acknowledges the SYN)", context.rst.ack)
-                 : fmt::format("seq check: exact ({} is what the receiver expects)", context.rst.seq);
-    case SeqCheck::in_window:
-      return fmt::format("seq check: in the window but not exact ({} vs expected {}, {:+d})", context.rst.seq,
-                         context.expected_seq, static_cast<int32_t>(context.rst.seq - context.expected_seq));
-    case SeqCheck::out_of_window:
-      return fmt::format("seq check: out of window ({} vs expected {})", context.rst.seq, context.expected_seq);
-    case SeqCheck::unknown:
-      return "seq check: unknown (the capture shows neither side's sequence before the RST)";
-  }
-  return {};
+TrackerOptions tracker_options(const AnalyzerOptions& options, unsigned shards) {
+  // Closed connections linger at least as long as a RST waits, so its judgement sees them.
+  return TrackerOptions{options.idle_timeout_ns, std::max<int64_t>(120'000'000'000, options.horizon_ns),
+                        options.horizon_ns, (options.max_connections + shards - 1) / shards};
 }
 
-}  // namespace
-
 struct Analyzer::Impl {
-  struct FirstReset {
-    uint64_t frame;
-    Cause cause;
-    Confidence confidence;
-    Sender sender;
-  };
+  Impl(const AnalyzerOptions& options, FindingSink& sink)
+      : diagnoser(options.thresholds, sink), tracker(tracker_options(options, 1), diagnoser) {}
 
-  Impl(const AnalyzerOptions& options_in, FindingSink& sink_in)
-      : options(options_in),
-        sink(sink_in),
-        patterns(options_in.thresholds),
-        tracker(
-            TrackerOptions{options_in.idle_timeout_ns, std::max<int64_t>(120'000'000'000, options_in.horizon_ns),
-                           options_in.horizon_ns, options_in.max_connections},
-            [this](ResetContext& context) { judge(context); },
-            [this](const Connection& connection) { ended(connection); }) {}
-
-  void judge(ResetContext& context) {
-    const Facts facts(context, tracker.observations());
-    std::vector<Verdict> matches;
-    for (Rule rule : rules()) {
-      if (auto verdict = rule(facts)) matches.push_back(std::move(*verdict));
-    }
-    // The strongest verdict wins; list order breaks ties.
-    std::stable_sort(matches.begin(), matches.end(),
-                     [](const Verdict& a, const Verdict& b) { return a.confidence > b.confidence; });
-
-    Finding finding;
-    const Segment& rst = context.rst;
-    finding.frame = rst.frame;
-    finding.ts_ns = rst.ts_ns;
-    finding.src = rst.src;
-    finding.dst = rst.dst;
-    finding.sport = rst.sport;
-    finding.dport = rst.dport;
-    finding.seq = rst.seq;
-    finding.ack = rst.ack;
-    finding.flags = rst.flags;
-    finding.ttl = rst.ttl;
-    finding.payload_len = rst.payload_len;
-    finding.seq_check = context.seq_check;
-    finding.from_originator = context.from_originator;
-    finding.connection_id = context.connection.id;
-    finding.history = context.connection.history.str() + (context.from_originator ? "R" : "r");
-    finding.frames.push_back(rst.frame);
-
-    // A repeat of the same side's reset (retransmitted RST, burst) takes the first one's verdict,
-    // unless its own evidence names a different sender (an injector among genuine RSTs).
-    auto first = context.earlier_resets > 0 ? firsts.find(context.earlier_reset_frame) : firsts.end();
-    const Sender own_sender = matches.empty() ? Sender::endpoint : matches.front().sender;
-    const bool duplicate =
-        first != firsts.end() && first->second.cause != Cause::forged && own_sender == first->second.sender;
-    if (duplicate) {
-      const FirstReset& earlier = first->second;
-      finding.cause = earlier.cause;
-      finding.confidence = earlier.confidence;
-      finding.sender = earlier.sender;
-      finding.duplicate_of = earlier.frame;
-      finding.evidence.push_back(fmt::format("repeats the RST in frame {} from the same side", earlier.frame));
-      if (rst.seq != context.expected_seq && context.seq_check != SeqCheck::exact) {
-        finding.evidence.push_back(seq_sentence(context));
-      }
-      finding.explanation = fmt::format("another RST of the same reset (first in frame {})", earlier.frame);
-      for (const Verdict& verdict : matches) {
-        if (verdict.cause != finding.cause) add_alternative(finding, verdict.cause);
-      }
-      ++diagnose_stats.duplicates;
-    } else if (!matches.empty()) {
-      Verdict& verdict = matches.front();
-      finding.cause = verdict.cause;
-      finding.confidence = verdict.confidence;
-      finding.sender = verdict.sender;
-      finding.explanation = std::move(verdict.explanation);
-      finding.injector = std::move(verdict.injector);
-      finding.evidence = std::move(verdict.evidence);
-      finding.frames.insert(finding.frames.end(), verdict.frames.begin(), verdict.frames.end());
-      for (Cause alternative : verdict.alternatives) add_alternative(finding, alternative);
-      for (size_t i = 1; i < matches.size(); ++i) add_alternative(finding, matches[i].cause);
-      finding.evidence.push_back(seq_sentence(context));
-      const bool fingerprint_told = std::find(finding.evidence.begin(), finding.evidence.end(),
-                                              facts.fingerprint_sentence) != finding.evidence.end();
-      if (facts.ttl_known && !fingerprint_told) finding.evidence.push_back(facts.fingerprint_sentence);
-      if (first != firsts.end() && own_sender == first->second.sender) finding.duplicate_of = first->second.frame;
-    } else {
-      finding.cause = Cause::unexplained;
-      finding.confidence = Confidence::low;
-      explain_missing(context, facts, finding);
-    }
-    std::sort(finding.frames.begin(), finding.frames.end());
-    finding.frames.erase(std::unique(finding.frames.begin(), finding.frames.end()), finding.frames.end());
-    finding.frames.erase(std::remove(finding.frames.begin(), finding.frames.end(), 0u), finding.frames.end());
-    if (context.earlier_resets == 0) {
-      firsts.emplace(finding.frame, FirstReset{finding.frame, finding.cause, finding.confidence, finding.sender});
-      first_frames[context.connection.id].push_back(finding.frame);
-    }
-    if (context.payload_text_length > 0 && finding.cause != Cause::middlebox) {
-      finding.evidence.push_back(fmt::format("the RST carries {} bytes of payload: \"{}\"", rst.payload_len,
-                                             std::string_view(context.payload_text.data(), context.payload_text_length)));
-    }
-    ++diagnose_stats.by_cause[static_cast<size_t>(finding.cause)];
-    causes[context.connection.id].push_back(finding.cause);
-    patterns.reset(context, finding);
-    sink.reset(finding);
+  void add(Segment& segment, const ConnectionKey& key, uint64_t hash) {
+    clock_ns = advance_clock(clock_ns, segment);
+    if (schedule.due(clock_ns)) tick();
+    tracker.add(segment, key, hash);
+    schedule.added();
+  }
+  void tick() {
+    schedule.ticked(clock_ns);
+    // Between ticks connections are only added (port reuse and the cap replace one with
+    // another), so the most alive at once is reached just before a tick.
+    live_peak = std::max(live_peak, tracker.live());
+    tracker.tick(clock_ns);
   }
 
-  static void add_alternative(Finding& finding, Cause cause) {
-    if (cause == finding.cause) return;
-    if (std::find(finding.alternatives.begin(), finding.alternatives.end(), cause) != finding.alternatives.end()) return;
-    finding.alternatives.push_back(cause);
-  }
-
-  static void explain_missing(const ResetContext& context, const Facts& facts, Finding& finding) {
-    if (context.connection_new) {
-      finding.evidence.push_back("no other packet of this connection appears in the capture before the RST");
-      finding.evidence.push_back(
-          "a lone RST is often backscatter: the answer to a packet someone sent with a spoofed source");
-      finding.explanation = "a RST for a connection the capture never showed";
-    } else if (context.seq_check == SeqCheck::unknown) {
-      finding.evidence.push_back("the capture shows too little of the connection to check the RST's seq");
-      finding.explanation = "too little of the connection was captured to say why it was reset";
-    } else {
-      finding.evidence.push_back(seq_sentence(context));
-      if (facts.ttl_known) finding.evidence.push_back(facts.fingerprint_sentence);
-      finding.evidence.push_back(
-          "it answers no segment in a way a known cause does, and nothing after it tells more");
-      finding.explanation = "the reset fits none of the known signatures";
-    }
-  }
-
-  void ended(const Connection& connection) {
-    patterns.connection_ended(connection);
-    if (connection.resets == 0) return;
-    ConnectionSummary summary;
-    summary.connection_id = connection.id;
-    summary.originator = connection.originator_address();
-    summary.originator_port = connection.originator_port();
-    summary.responder = connection.responder_address();
-    summary.responder_port = connection.responder_port();
-    summary.first_ns = connection.first_ts;
-    summary.last_ns = connection.last_ts;
-    summary.first_frame = connection.first_frame;
-    summary.packets = connection.packets;
-    summary.originator_bytes = connection.originator.bytes;
-    summary.responder_bytes = connection.responder.bytes;
-    summary.history = connection.history.str();
-    summary.resets = connection.resets;
-    summary.handshake_seen = connection.handshake_seen;
-    const bool by_originator = connection.originator.resets > 0;
-    const bool by_responder = connection.responder.resets > 0;
-    summary.state = by_originator && by_responder ? "reset by both sides"
-                    : by_originator               ? "reset by the originator"
-                                                  : "reset by the responder";
-    if (!connection.originator_known) summary.state += " (roles guessed: the handshake was not captured)";
-    auto entry = causes.find(connection.id);
-    if (entry != causes.end()) {
-      summary.causes = std::move(entry->second);
-      causes.erase(entry);
-    }
-    if (auto frames = first_frames.find(connection.id); frames != first_frames.end()) {
-      for (uint64_t frame : frames->second) firsts.erase(frame);
-      first_frames.erase(frames);
-    }
-    sink.connection(summary);
-  }
-
-  AnalyzerOptions options;
-  FindingSink& sink;
-  Patterns patterns;
+  Diagnoser diagnoser;
   Tracker tracker;
-  DiagnoseStats diagnose_stats;
+  int64_t clock_ns = 0;
+  TickSchedule schedule;
+  uint64_t live_peak = 0;
+  TrackStats stats;
   std::vector<ConnectionKey> batch_keys;
   std::vector<uint64_t> batch_hashes;
-  std::unordered_map<uint64_t, FirstReset> firsts;  // by the frame of an episode's first RST
-  std::unordered_map<uint64_t, std::vector<uint64_t>> first_frames;  // connection id -> those frames
-  std::unordered_map<uint64_t, std::vector<Cause>> causes;
 };
 
 Analyzer::Analyzer(const AnalyzerOptions& options, FindingSink& sink) : impl_(std::make_unique<Impl>(options, sink)) {}
 Analyzer::~Analyzer() = default;
 
-void Analyzer::add(const Segment& segment) { impl_->tracker.add(segment); }
+void Analyzer::add(const Segment& segment) {
+  Segment copy = segment;
+  const ConnectionKey key = ConnectionKey::of(copy);
+  impl_->add(copy, key, key.hash());
+}
 
-void Analyzer::add_batch(const Segment* segments, size_t count) {
+void Analyzer::add_batch(Segment* segments, size_t count) {
   // Keys and hashes first; then each lookup is preceded, a few segments ahead, by a prefetch
   // of its slot and, further on, of its entry (read from the slot once that line has arrived).
   constexpr size_t slot_ahead = 16, entry_ahead = 8;
@@ -232,20 +68,26 @@ void Analyzer::add_batch(const Segment* segments, size_t count) {
   for (size_t i = 0; i < count; ++i) {
     if (i + slot_ahead < count) tracker.prefetch_slot(hashes[i + slot_ahead]);
     if (i + entry_ahead < count) tracker.prefetch_entry(hashes[i + entry_ahead]);
-    tracker.add(segments[i], keys[i], hashes[i]);
+    impl_->add(segments[i], keys[i], hashes[i]);
   }
 }
-void Analyzer::advance(int64_t now_ns) { impl_->tracker.advance(now_ns); }
+
+void Analyzer::advance(int64_t now_ns) {
+  impl_->clock_ns = std::max(impl_->clock_ns, now_ns);
+  impl_->tick();
+}
 
 void Analyzer::finish() {
-  impl_->tracker.finish();
-  for (const PatternFinding& pattern : impl_->patterns.finish()) {
-    ++impl_->diagnose_stats.patterns;
-    impl_->sink.pattern(pattern);
-  }
+  impl_->live_peak = std::max(impl_->live_peak, impl_->tracker.live());
+  impl_->tracker.finish(impl_->clock_ns);
+  impl_->diagnoser.finish();
 }
 
-const TrackStats& Analyzer::track_stats() const { return impl_->tracker.stats(); }
-const DiagnoseStats& Analyzer::diagnose_stats() const { return impl_->diagnose_stats; }
+const TrackStats& Analyzer::track_stats() const {
+  impl_->stats = impl_->tracker.stats();
+  impl_->stats.live_peak = std::max(impl_->live_peak, impl_->tracker.live());
+  return impl_->stats;
+}
+const DiagnoseStats& Analyzer::diagnose_stats() const { return impl_->diagnoser.stats(); }
 
 }  // namespace rstscope

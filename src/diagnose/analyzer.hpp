@@ -36,6 +36,35 @@ class FindingSink {
   virtual void pattern(const PatternFinding& pattern) = 0;
 };
 
+// Time-driven work (idle expiry, judging RSTs whose horizon passed) runs at ticks: before a
+// segment when this many came since the last tick or the capture's clock moved a second since,
+// and whenever the clock is moved without a segment. Ticks depend on the segments alone, so any
+// number of threads ticks at the same points of the capture and gives the same output.
+class TickSchedule {
+ public:
+  static constexpr uint64_t segments = 8192;
+  static constexpr int64_t interval_ns = 1'000'000'000;
+  // Whether a tick comes before the next segment, whose clock is `clock_ns`.
+  bool due(int64_t clock_ns) {
+    if (!started_) {
+      started_ = true;
+      last_clock_ns_ = clock_ns;
+    }
+    return since_ == segments || clock_ns - last_clock_ns_ >= interval_ns;
+  }
+  void ticked(int64_t clock_ns) {
+    since_ = 0;
+    last_clock_ns_ = clock_ns;
+  }
+  void added() { ++since_; }
+
+ private:
+  bool started_ = false;
+  uint64_t since_ = 0;
+  int64_t last_clock_ns_ = 0;
+};
+
+// One thread: one tracker for every connection, and the judgement.
 class Analyzer {
  public:
   Analyzer(const AnalyzerOptions& options, FindingSink& sink);
@@ -46,11 +75,19 @@ class Analyzer {
   // Feeds one decoded segment, in capture order.
   void add(const Segment& segment);
   // Feeds a batch of segments in order: the same as add() on each, with the caches warmed ahead.
-  void add_batch(const Segment* segments, size_t count);
+  // The segments get their clock_ns set on the way.
+  void add_batch(Segment* segments, size_t count);
   // Moves the clock without a segment (live capture idles): judges RSTs whose horizon passed.
   void advance(int64_t now_ns);
   // Judges everything still open and reports cross-connection patterns. Call once at the end.
   void finish();
+
+  // The capture's clock: the latest timestamp so far.
+  static int64_t advance_clock(int64_t clock_ns, Segment& segment) {
+    if (segment.ts_ns > clock_ns) clock_ns = segment.ts_ns;
+    segment.clock_ns = clock_ns;
+    return clock_ns;
+  }
 
   const TrackStats& track_stats() const;
   const DiagnoseStats& diagnose_stats() const;

@@ -130,11 +130,28 @@ void Patterns::reset(const ResetContext& context, const Finding& finding) {
   }
 }
 
+namespace {
+
+// A SYN/ACK toward an address that never sent the SYN: backscatter of spoofed SYNs.
+bool unsolicited_synack(const Connection& connection) {
+  return !connection.handshake_seen && connection.synack_seen && connection.originator.packets == 0;
+}
+
+// A handshake that never completed: one more half-open connection on the service.
+bool half_open_handshake(const Connection& connection) {
+  return connection.handshake_seen && !connection.established && connection.resets == 0 &&
+         !connection.originator.data_seen;
+}
+
+}  // namespace
+
+bool Patterns::counts(const Connection& connection) {
+  return unsolicited_synack(connection) || half_open_handshake(connection);
+}
+
 void Patterns::connection_ended(const Connection& connection) {
-  const Endpoint& originator = connection.originator;
   const int64_t window = thresholds_.window_ns;
-  // A SYN/ACK toward an address that never sent the SYN: backscatter of spoofed SYNs.
-  if (!connection.handshake_seen && connection.synack_seen && originator.packets == 0) {
+  if (unsolicited_synack(connection)) {
     if (Tally* lone = tally(unsolicited_toward_, connection.originator_address())) {
       lone->add(connection.first_ts, connection.first_frame, &connection.responder_address(), window);
     }
@@ -142,8 +159,7 @@ void Patterns::connection_ended(const Connection& connection) {
       lone->add(connection.first_ts, connection.first_frame, &connection.responder_address(), window);
     }
   }
-  // A handshake that never completed: one more half-open connection on the service.
-  if (connection.handshake_seen && !connection.established && connection.resets == 0 && !originator.data_seen) {
+  if (half_open_handshake(connection)) {
     if (Tally* pile = tally(half_open_service_, ServiceKey{connection.responder_address(), connection.responder_port()})) {
       pile->add(connection.first_ts, connection.first_frame, &connection.originator_address(), window);
       pile->current.other += connection.synack_retransmissions;

@@ -14,6 +14,8 @@ class Patterns {
   explicit Patterns(const PatternThresholds& thresholds) : thresholds_(thresholds) {}
   void reset(const ResetContext& context, const Finding& finding);
   void connection_ended(const Connection& connection);
+  // Whether connection_ended() counts this connection toward any pattern.
+  static bool counts(const Connection& connection);
   std::vector<PatternFinding> finish();
 
   // Events toward one subject within one window of time (--pattern-window).

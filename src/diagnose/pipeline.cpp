@@ -1,94 +1,354 @@
 #include "diagnose/pipeline.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
-#include <cstring>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 #include "decode/decode.hpp"
+#include "diagnose/diagnoser.hpp"
 
 namespace rstscope {
 namespace {
 
 constexpr uint64_t progress_every = 1u << 16;
+constexpr size_t single_batch = 256;  // segments decoded ahead of the lookups, for prefetching
 
-// Segments handed from the reading thread to the analysing one. RST payloads are copied,
-// since the packet buffer they point into is reused as soon as the next packet is read.
+// Decoded segments on their way to a tracker. RST payloads are copied, since the packet buffer
+// they point into is reused as soon as more packets are read.
 struct Batch {
-  static constexpr size_t capacity = 8192;
   static constexpr uint32_t payload_keep = 64;  // the analysis looks at the first bytes only
   std::vector<Segment> segments;
+  std::vector<uint64_t> hashes;
   std::vector<uint8_t> payloads;
   std::vector<uint32_t> payload_offsets;  // per segment, offset into `payloads` + 1, 0 for none
-  CaptureStats capture;  // counters as they stood when the batch was full
-  bool last = false;
-};
+  int64_t clock_ns = 0;   // the capture's clock at the tick that ends the batch
+  bool last = false;      // the input ended: the tracker finishes instead of ticking
+  CaptureStats capture;   // counters as they stood (for progress; first shard only)
 
-// A bounded queue of batches, with the emptied batches going back for reuse.
-class BatchQueue {
- public:
-  explicit BatchQueue(size_t depth) {
-    for (size_t i = 0; i < depth; ++i) {
-      auto batch = std::make_unique<Batch>();
-      batch->segments.reserve(Batch::capacity);
-      batch->payload_offsets.reserve(Batch::capacity);
-      free_.push_back(std::move(batch));
+  void add(Segment& segment, uint64_t hash) {
+    uint32_t offset = 0;
+    if (segment.has(tcp_flag::rst) && segment.payload != nullptr && segment.payload_captured > 0) {
+      const uint32_t keep = std::min(segment.payload_captured, payload_keep);
+      offset = static_cast<uint32_t>(payloads.size()) + 1;
+      payloads.insert(payloads.end(), segment.payload, segment.payload + keep);
+      segment.payload_captured = keep;
+    }
+    segment.payload = nullptr;
+    segments.push_back(segment);
+    hashes.push_back(hash);
+    payload_offsets.push_back(offset);
+  }
+  // Points the kept RST payloads into this batch's own storage.
+  void attach_payloads() {
+    for (size_t i = 0; i < segments.size(); ++i) {
+      if (payload_offsets[i] != 0) segments[i].payload = payloads.data() + payload_offsets[i] - 1;
     }
   }
-  std::unique_ptr<Batch> take_free() { return pop(free_); }
-  void give_free(std::unique_ptr<Batch> batch) { push(free_, std::move(batch)); }
-  std::unique_ptr<Batch> take_full() { return pop(full_); }
-  void give_full(std::unique_ptr<Batch> batch) { push(full_, std::move(batch)); }
+  void clear() {
+    segments.clear();
+    hashes.clear();
+    payloads.clear();
+    payload_offsets.clear();
+    last = false;
+  }
+};
+
+// What a shard's tracker reported over one tick interval, kept for the merge.
+struct ShardLog {
+  enum Kind : uint8_t { host, service, ended };
+  struct Event {
+    uint64_t frame;  // the segment being added when it happened
+    Kind kind;
+    uint32_t index;  // into the vector of its kind
+  };
+  std::vector<Event> events;
+  std::vector<std::pair<Address, uint8_t>> hosts;
+  std::vector<Observations::Accepted> services;
+  std::vector<Connection> connections;  // ended while a segment was added
+  std::vector<Connection> tick_ended;   // ended at the tick, in order of id
+  std::vector<ResetContext> judged;     // judged at the tick, in RST order
+  uint64_t live = 0;                    // connections alive just before the tick
+  bool last = false;
+  CaptureStats capture;
+
+  void clear() {
+    events.clear();
+    hosts.clear();
+    services.clear();
+    connections.clear();
+    tick_ended.clear();
+    judged.clear();
+    live = 0;
+    last = false;
+  }
+};
+
+// Records a shard tracker's reports into the current log instead of acting on them.
+class Recorder final : public TrackerSink {
+ public:
+  ShardLog* log = nullptr;
+  uint64_t frame = 0;
+  bool ticking = false;
+
+  void host_packet(const Address& address, uint8_t ttl) override {
+    log->events.push_back({frame, ShardLog::host, static_cast<uint32_t>(log->hosts.size())});
+    log->hosts.emplace_back(address, ttl);
+  }
+  void service_accepted(const Segment& synack) override {
+    log->events.push_back({frame, ShardLog::service, static_cast<uint32_t>(log->services.size())});
+    log->services.push_back({synack.src, synack.sport, synack.frame, synack.source_mac, synack.ttl, synack.clock_ns});
+  }
+  void ended(const Connection& connection) override {
+    if (!Diagnoser::wants(connection)) return;
+    if (ticking) {
+      log->tick_ended.push_back(connection);
+    } else {
+      log->events.push_back({frame, ShardLog::ended, static_cast<uint32_t>(log->connections.size())});
+      log->connections.push_back(connection);
+    }
+  }
+  void judge(ResetContext& context) override { log->judged.push_back(std::move(context)); }
+};
+
+// A bounded hand-over of reusable objects: `free` ones go to the producer, `full` ones to the
+// consumer, and back.
+template <typename T>
+class Channel {
+ public:
+  explicit Channel(size_t depth) {
+    for (size_t i = 0; i < depth; ++i) free_.push_back(std::make_unique<T>());
+  }
+  std::unique_ptr<T> take_free() { return pop(free_); }
+  void give_free(std::unique_ptr<T> item) { push(free_, std::move(item)); }
+  std::unique_ptr<T> take_full() { return pop(full_); }
+  void give_full(std::unique_ptr<T> item) { push(full_, std::move(item)); }
 
  private:
-  std::unique_ptr<Batch> pop(std::deque<std::unique_ptr<Batch>>& from) {
+  std::unique_ptr<T> pop(std::deque<std::unique_ptr<T>>& from) {
     std::unique_lock lock(mutex_);
     changed_.wait(lock, [&] { return !from.empty(); });
-    auto batch = std::move(from.front());
+    auto item = std::move(from.front());
     from.pop_front();
-    return batch;
+    return item;
   }
-  void push(std::deque<std::unique_ptr<Batch>>& to, std::unique_ptr<Batch> batch) {
+  void push(std::deque<std::unique_ptr<T>>& to, std::unique_ptr<T> item) {
     {
       std::lock_guard lock(mutex_);
-      to.push_back(std::move(batch));
+      to.push_back(std::move(item));
     }
     changed_.notify_all();
   }
   std::mutex mutex_;
   std::condition_variable changed_;
-  std::deque<std::unique_ptr<Batch>> free_, full_;
+  std::deque<std::unique_ptr<T>> free_, full_;
 };
 
-void read_batches(CaptureSet& capture, BatchQueue& queue, DecodeStats& decode_stats) {
+// Feeds a batch to a tracker, each lookup preceded a few segments ahead by a prefetch of its
+// slot and, further on, of its entry (read from the slot once that line has arrived).
+template <typename Add>
+void add_prefetched(const Tracker& tracker, std::vector<Segment>& segments, const std::vector<uint64_t>& hashes,
+                    Add&& add) {
+  constexpr size_t slot_ahead = 16, entry_ahead = 8;
+  const size_t count = segments.size();
+  for (size_t i = 0; i < std::min(count, slot_ahead); ++i) tracker.prefetch_slot(hashes[i]);
+  for (size_t i = 0; i < count; ++i) {
+    if (i + slot_ahead < count) tracker.prefetch_slot(hashes[i + slot_ahead]);
+    if (i + entry_ahead < count) tracker.prefetch_entry(hashes[i + entry_ahead]);
+    add(segments[i], hashes[i]);
+  }
+}
+
+RunStats analyze_one_thread(CaptureSet& capture, const AnalyzerOptions& options, FindingSink& sink,
+                            const ProgressCallback& progress) {
+  RunStats stats;
+  Analyzer analyzer(options, sink);
+  Batch batch;
   Packet packet;
   Segment segment;
-  std::unique_ptr<Batch> batch = queue.take_free();
-  for (;;) {
-    const bool more = capture.next(packet);
-    if (more && decode(packet, segment, decode_stats) == DecodeResult::tcp) {
-      uint32_t offset = 0;
-      if (segment.has(tcp_flag::rst) && segment.payload != nullptr && segment.payload_captured > 0) {
-        const uint32_t keep = std::min(segment.payload_captured, Batch::payload_keep);
-        offset = static_cast<uint32_t>(batch->payloads.size()) + 1;
-        batch->payloads.insert(batch->payloads.end(), segment.payload, segment.payload + keep);
-        segment.payload_captured = keep;
-      }
-      segment.payload = nullptr;
-      batch->segments.push_back(segment);
-      batch->payload_offsets.push_back(offset);
+  uint64_t until_progress = progress_every;
+  for (bool more = true; more;) {
+    more = capture.next(packet);
+    if (more && decode(packet, segment, stats.decode) == DecodeResult::tcp) batch.add(segment, 0);
+    if (batch.segments.size() == single_batch || (!more && !batch.segments.empty())) {
+      batch.attach_payloads();
+      analyzer.add_batch(batch.segments.data(), batch.segments.size());
+      batch.clear();
     }
-    if (!more || batch->segments.size() == Batch::capacity) {
-      batch->capture = capture.stats();
-      batch->last = !more;
-      queue.give_full(std::move(batch));
-      if (!more) return;
-      batch = queue.take_free();
+    if (progress && more && --until_progress == 0) {
+      until_progress = progress_every;
+      stats.capture = capture.stats();
+      stats.track = analyzer.track_stats();
+      progress(stats);
     }
   }
+  analyzer.finish();
+  stats.track = analyzer.track_stats();
+  stats.diagnose = analyzer.diagnose_stats();
+  return stats;
+}
+
+// Connections sharded by the symmetric hash of their 4-tuple: one thread reads and decodes and
+// hands each shard its segments, one tracker per shard follows them, and this thread merges
+// what the trackers report back into capture order for the one Diagnoser. Ticks fall on the
+// same segments as with one thread, so the findings are the same, in the same order.
+RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, FindingSink& sink,
+                         const ProgressCallback& progress, unsigned shards) {
+  constexpr size_t depth = 4;
+  RunStats stats;
+  Diagnoser diagnoser(options.thresholds, sink);
+  std::vector<std::unique_ptr<Channel<Batch>>> inputs;
+  std::vector<std::unique_ptr<Channel<ShardLog>>> outputs;
+  std::vector<TrackStats> shard_stats(shards);
+  for (unsigned s = 0; s < shards; ++s) {
+    inputs.push_back(std::make_unique<Channel<Batch>>(depth));
+    outputs.push_back(std::make_unique<Channel<ShardLog>>(depth));
+  }
+
+  DecodeStats decode_stats;  // the reader's own until it is done
+  std::thread reader([&] {
+    std::vector<std::unique_ptr<Batch>> batches;
+    for (unsigned s = 0; s < shards; ++s) batches.push_back(inputs[s]->take_free());
+    Packet packet;
+    Segment segment;
+    int64_t clock_ns = 0;
+    TickSchedule schedule;
+    // Each batch ends at a tick (or at the end), so every shard ticks where one tracker would.
+    auto hand_over = [&](bool last) {
+      for (unsigned s = 0; s < shards; ++s) {
+        batches[s]->clock_ns = clock_ns;
+        batches[s]->last = last;
+        if (s == 0 && progress) batches[s]->capture = capture.stats();
+        inputs[s]->give_full(std::move(batches[s]));
+        if (!last) batches[s] = inputs[s]->take_free();
+      }
+    };
+    while (capture.next(packet)) {
+      if (decode(packet, segment, decode_stats) != DecodeResult::tcp) continue;
+      clock_ns = Analyzer::advance_clock(clock_ns, segment);
+      if (schedule.due(clock_ns)) {
+        hand_over(false);
+        schedule.ticked(clock_ns);
+      }
+      const uint64_t hash = ConnectionKey::of(segment).hash();
+      batches[((hash >> 32) * shards) >> 32]->add(segment, hash);
+      schedule.added();
+    }
+    hand_over(true);
+  });
+
+  std::vector<std::thread> workers;
+  for (unsigned s = 0; s < shards; ++s) {
+    workers.emplace_back([&, s] {
+      Recorder recorder;
+      Tracker tracker(tracker_options(options, shards), recorder);
+      for (bool last = false; !last;) {
+        std::unique_ptr<Batch> batch = inputs[s]->take_full();
+        std::unique_ptr<ShardLog> log = outputs[s]->take_free();
+        log->clear();
+        recorder.log = log.get();
+        batch->attach_payloads();
+        add_prefetched(tracker, batch->segments, batch->hashes, [&](const Segment& segment, uint64_t hash) {
+          recorder.frame = segment.frame;
+          tracker.add(segment, ConnectionKey::of(segment), hash);
+        });
+        log->live = tracker.live();
+        last = batch->last;
+        recorder.ticking = true;
+        if (last) {
+          tracker.finish(batch->clock_ns);
+        } else {
+          tracker.tick(batch->clock_ns);
+        }
+        recorder.ticking = false;
+        log->last = last;
+        if (s == 0 && progress) log->capture = batch->capture;
+        batch->clear();
+        outputs[s]->give_full(std::move(log));
+        if (!last) inputs[s]->give_free(std::move(batch));
+      }
+      shard_stats[s] = tracker.stats();
+    });
+  }
+
+  // The merge: each shard's log is in capture order; so is the result.
+  std::vector<std::unique_ptr<ShardLog>> logs(shards);
+  std::vector<size_t> at(shards);
+  uint64_t live_peak = 0;
+  for (bool last = false; !last;) {
+    uint64_t live = 0;
+    for (unsigned s = 0; s < shards; ++s) {
+      logs[s] = outputs[s]->take_full();
+      live += logs[s]->live;
+      last = logs[s]->last;
+    }
+    live_peak = std::max(live_peak, live);
+    // Pick, each time, the shard whose next entry comes first; `key` gives that entry's place.
+    auto merge = [&](auto size, auto key, auto replay) {
+      std::fill(at.begin(), at.end(), 0);
+      for (;;) {
+        unsigned best = shards;
+        for (unsigned s = 0; s < shards; ++s) {
+          if (at[s] < size(*logs[s]) && (best == shards || key(*logs[s], at[s]) < key(*logs[best], at[best]))) best = s;
+        }
+        if (best == shards) return;
+        replay(*logs[best], at[best]++);
+      }
+    };
+    merge([](const ShardLog& log) { return log.events.size(); },
+          [](const ShardLog& log, size_t i) { return log.events[i].frame; },
+          [&](ShardLog& log, size_t i) {
+            const ShardLog::Event& event = log.events[i];
+            switch (event.kind) {
+              case ShardLog::host:
+                diagnoser.host_packet(log.hosts[event.index].first, log.hosts[event.index].second);
+                break;
+              case ShardLog::service:
+                diagnoser.service_accepted(log.services[event.index]);
+                break;
+              case ShardLog::ended:
+                diagnoser.ended(log.connections[event.index]);
+                break;
+            }
+          });
+    merge([](const ShardLog& log) { return log.tick_ended.size(); },
+          [](const ShardLog& log, size_t i) { return log.tick_ended[i].id; },
+          [&](ShardLog& log, size_t i) { diagnoser.ended(log.tick_ended[i]); });
+    merge([](const ShardLog& log) { return log.judged.size(); },
+          [](const ShardLog& log, size_t i) { return log.judged[i].rst.frame; },
+          [&](ShardLog& log, size_t i) { diagnoser.judge(log.judged[i]); });
+    if (progress && !last) {
+      stats.capture = logs[0]->capture;
+      stats.track.live_peak = live_peak;
+      progress(stats);
+    }
+    for (unsigned s = 0; s < shards; ++s) {
+      if (!last) outputs[s]->give_free(std::move(logs[s]));
+    }
+  }
+  reader.join();
+  for (std::thread& worker : workers) worker.join();
+  stats.decode = decode_stats;
+  diagnoser.finish();
+
+  for (const TrackStats& shard : shard_stats) {
+    stats.track.segments += shard.segments;
+    stats.track.connections += shard.connections;
+    stats.track.evicted_idle += shard.evicted_idle;
+    stats.track.evicted_pressure += shard.evicted_pressure;
+    stats.track.port_reuse += shard.port_reuse;
+    stats.track.resets += shard.resets;
+    stats.track.resets_without_connection += shard.resets_without_connection;
+    stats.track.retransmissions += shard.retransmissions;
+    stats.track.out_of_order += shard.out_of_order;
+  }
+  stats.track.live_peak = live_peak;
+  stats.diagnose = diagnoser.stats();
+  return stats;
 }
 
 }  // namespace
@@ -96,51 +356,9 @@ void read_batches(CaptureSet& capture, BatchQueue& queue, DecodeStats& decode_st
 RunStats analyze_capture(CaptureSet& capture, const AnalyzerOptions& options, FindingSink& sink,
                          const ProgressCallback& progress, unsigned threads) {
   const auto started = std::chrono::steady_clock::now();
-  RunStats stats;
-  Analyzer analyzer(options, sink);
-  if (threads <= 1) {
-    Packet packet;
-    Segment segment;
-    uint64_t until_progress = progress_every;
-    while (capture.next(packet)) {
-      if (decode(packet, segment, stats.decode) == DecodeResult::tcp) analyzer.add(segment);
-      if (progress && --until_progress == 0) {
-        until_progress = progress_every;
-        stats.capture = capture.stats();
-        stats.track = analyzer.track_stats();
-        progress(stats);
-      }
-    }
-  } else {
-    BatchQueue queue(8);
-    DecodeStats decode_stats;
-    std::thread reader([&] { read_batches(capture, queue, decode_stats); });
-    for (bool last = false; !last;) {
-      std::unique_ptr<Batch> batch = queue.take_full();
-      for (size_t i = 0; i < batch->segments.size(); ++i) {
-        if (batch->payload_offsets[i] != 0) {
-          batch->segments[i].payload = batch->payloads.data() + batch->payload_offsets[i] - 1;
-        }
-      }
-      analyzer.add_batch(batch->segments.data(), batch->segments.size());
-      last = batch->last;
-      if (progress && !last) {
-        stats.capture = batch->capture;
-        stats.track = analyzer.track_stats();
-        progress(stats);
-      }
-      batch->segments.clear();
-      batch->payloads.clear();
-      batch->payload_offsets.clear();
-      if (!last) queue.give_free(std::move(batch));
-    }
-    reader.join();
-    stats.decode = decode_stats;
-  }
-  analyzer.finish();
+  RunStats stats = threads <= 1 ? analyze_one_thread(capture, options, sink, progress)
+                                : analyze_sharded(capture, options, sink, progress, threads);
   stats.capture = capture.stats();
-  stats.track = analyzer.track_stats();
-  stats.diagnose = analyzer.diagnose_stats();
   stats.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return stats;
 }

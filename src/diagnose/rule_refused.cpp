@@ -34,7 +34,8 @@ std::optional<Verdict> rule_refused(const Facts& facts) {
     verdict.evidence.push_back("no other packet from this host to compare its TTL with");
     verdict.alternatives.push_back(Cause::middlebox);
   }
-  const Observations::Accepted* neighbour = facts.observations.neighbour_accepting(facts.rst.src, facts.rst.sport);
+  const Observations::Accepted* neighbour =
+      facts.observations.neighbour_accepting(facts.rst.src, facts.rst.sport, facts.context.deadline_ns);
   // The same host answers for both addresses: the same link-layer sender (when the capture has
   // one) and the same TTL. On a LAN, a different MAC means a different machine.
   const bool same_host = neighbour != nullptr && neighbour->ttl == facts.rst.ttl &&

@@ -53,6 +53,7 @@ struct ResetContext {
   uint8_t payload_text_length = 0;
   bool from_originator = false;
   bool connection_new = false;       // the RST was the first packet seen on this 4-tuple
+  int64_t deadline_ns = 0;           // the capture's clock at which its horizon ends
   Connection connection;             // snapshot just before the RST
   SegmentBrief answers;              // the receiver's last segment before the RST
   int64_t silence_ns = 0;            // how long the connection was silent before `answers`

@@ -31,10 +31,11 @@ class ConnectionTable {
   void touch(Connection* connection, List list);
   // The least recently used connection on `list`, or nullptr.
   Connection* oldest(List list);
-  // Calls `visit` on every connection of `list`, oldest first.
+  // Calls `visit` on the connections of `list`, oldest first, while it returns true.
   template <typename Visit>
   void visit_oldest_first(List list, Visit&& visit) {
-    for (uint32_t index = oldest_[list]; index != 0; index = pool_[index].newer) visit(pool_[index]);
+    for (uint32_t index = oldest_[list]; index != 0 && visit(pool_[index]); index = pool_[index].newer) {
+    }
   }
   // Forgets every connection at once (the end of the input), without erasing them one by one.
   void clear();

@@ -75,72 +75,65 @@ std::pair<uint8_t, uint8_t> Observations::host_ttl(const Address& address) const
   return entry == host_ttl_.end() ? std::pair<uint8_t, uint8_t>{0, 0} : entry->second;
 }
 
-void Observations::service_accepted(const Segment& synack) {
+void Observations::service_accepted(const Accepted& accepted) {
   if (accepted_.size() >= max_entries) return;
-  auto& list = accepted_[prefix_key(synack.src, synack.sport)];
+  auto& list = accepted_[prefix_key(accepted.address, accepted.port)];
   for (const Accepted& known : list) {
-    if (known.address == synack.src && known.port == synack.sport) return;
+    if (known.address == accepted.address && known.port == accepted.port) return;
   }
-  if (list.size() < 64) list.push_back(Accepted{synack.src, synack.sport, synack.frame, synack.source_mac, synack.ttl});
+  if (list.size() < 64) list.push_back(accepted);
 }
 
-const Observations::Accepted* Observations::neighbour_accepting(const Address& address, uint16_t port) const {
+const Observations::Accepted* Observations::neighbour_accepting(const Address& address, uint16_t port,
+                                                                 int64_t until_ns) const {
   const auto entry = accepted_.find(prefix_key(address, port));
   if (entry == accepted_.end()) return nullptr;
   for (const Accepted& known : entry->second) {
-    if (known.port == port && !(known.address == address)) return &known;
+    if (known.port == port && !(known.address == address) && known.clock_ns <= until_ns) return &known;
   }
   return nullptr;
 }
 
-bool Observations::accepts(const Address& address, uint16_t port) const {
-  const auto entry = accepted_.find(prefix_key(address, port));
-  if (entry == accepted_.end()) return false;
-  return std::any_of(entry->second.begin(), entry->second.end(), [&](const Accepted& known) {
-    return known.address == address && known.port == port;
-  });
-}
-
-Tracker::Tracker(const TrackerOptions& options, JudgeCallback judge, EndCallback ended)
-    : options_(options),
-      judge_(std::move(judge)),
-      ended_(std::move(ended)),
-      table_(options.max_connections) {}
+Tracker::Tracker(const TrackerOptions& options, TrackerSink& sink)
+    : options_(options), sink_(sink), table_(options.max_connections) {}
 
 void Tracker::add(const Segment& segment, const ConnectionKey& key, uint64_t hash) {
   ++stats_.segments;
-  now_ns_ = std::max(now_ns_, segment.ts_ns);
-  expire(now_ns_);
   bool from_originator = false;
   bool created = false;
   Connection* connection = lookup(segment, key, hash, from_originator, created);
   if (connection->pending_resets > 0) observe_after(*connection, segment, from_originator);
   if (segment.has(tcp_flag::rst)) open_reset(*connection, segment, from_originator, created);
   update(*connection, segment, from_originator);
-  // Keep the idle lists in approximate LRU order: moving a connection costs two cache misses,
-  // so a busy connection is moved at most once per touch interval.
+  // Keep the idle lists in LRU order by the capture's clock: moving a connection costs two
+  // cache misses, so a busy connection is moved at most once per touch interval.
   const auto list = connection->closed()  ? ConnectionTable::closing
                     : synchronized(*connection) ? ConnectionTable::active
                                                : ConnectionTable::embryonic;
-  if (connection->list != list || segment.ts_ns - connection->touched_ts > touch_interval_ns) {
-    connection->touched_ts = segment.ts_ns;
+  if (connection->list != list || segment.clock_ns - connection->touched_ts > touch_interval_ns) {
+    connection->touched_ts = segment.clock_ns;
     table_.touch(connection, list);
   }
-  release(now_ns_, false);
 }
 
-void Tracker::advance(int64_t now_ns) {
-  now_ns_ = std::max(now_ns_, now_ns);
-  expire(now_ns_);
-  release(now_ns_, false);
+void Tracker::tick(int64_t clock_ns) {
+  expire(clock_ns);
+  release(clock_ns, false);
 }
 
-void Tracker::finish() {
+void Tracker::finish(int64_t clock_ns) {
   for (auto list : {ConnectionTable::closing, ConnectionTable::embryonic, ConnectionTable::active}) {
-    table_.visit_oldest_first(list, [this](Connection& connection) { close_out(connection); });
+    table_.visit_oldest_first(list, [&](Connection& connection) {
+      ending_.push_back(&connection);
+      return true;
+    });
   }
-  table_.clear();
-  release(now_ns_, true);
+  // Ids are first frames: this is the capture's order, whichever shard holds which connection.
+  std::sort(ending_.begin(), ending_.end(), [](const Connection* a, const Connection* b) { return a->id < b->id; });
+  for (const Connection* connection : ending_) close_out(*connection, clock_ns);
+  ending_.clear();
+  table_.clear();  // all at once, not one by one
+  release(clock_ns, true);
 }
 
 Connection* Tracker::lookup(const Segment& segment, const ConnectionKey& key, uint64_t hash,
@@ -155,7 +148,7 @@ Connection* Tracker::lookup(const Segment& segment, const ConnectionKey& key, ui
     // A new SYN on a 4-tuple whose connection has closed opens a new connection (port reuse).
     if (fresh_syn && !same_syn && connection->closed()) {
       ++stats_.port_reuse;
-      end(connection);
+      end(connection, segment.clock_ns);
       connection = nullptr;
     }
   }
@@ -168,11 +161,10 @@ Connection* Tracker::lookup(const Segment& segment, const ConnectionKey& key, ui
 
 Connection* Tracker::create(const ConnectionKey& key, uint64_t hash, const Segment& segment,
                             bool& from_originator) {
-  if (table_.size() >= table_.capacity()) make_room();
+  if (table_.size() >= table_.capacity()) make_room(segment.clock_ns);
   Connection* connection = table_.insert(key, hash);
-  connection->id = next_id_++;
+  connection->id = segment.frame;  // one segment opens at most one connection
   ++stats_.connections;
-  stats_.live_peak = std::max(stats_.live_peak, table_.size());
   const bool syn = segment.has(tcp_flag::syn) && !segment.has(tcp_flag::rst);
   if (syn) {
     // The SYN's sender opened the connection; a SYN/ACK's sender answered it.
@@ -250,8 +242,8 @@ void Tracker::update(Connection& connection, const Segment& segment, bool from_o
     sender.offered_scale = segment.window_scale;
     if (segment.has(tcp_flag::ack)) {
       connection.synack_seen = true;
-      observations_.service_accepted(segment);
-      observations_.host_packet(segment.src, segment.ttl);
+      sink_.service_accepted(segment);
+      sink_.host_packet(segment.src, segment.ttl);
       // RFC 7323 §2.2: scaling applies only when both SYNs carried the option.
       if (receiver.offered_scale != 0xff && sender.offered_scale != 0xff) {
         sender.window_scale = std::min<uint8_t>(sender.offered_scale, 14);
@@ -325,7 +317,7 @@ void Tracker::update(Connection& connection, const Segment& segment, bool from_o
     sender.fin_ts = segment.ts_ns;
     sender.fin_frame = segment.frame;
   }
-  if (sender.packets == 1 && segment.payload_len > 0) observations_.host_packet(segment.src, segment.ttl);
+  if (sender.packets == 1 && segment.payload_len > 0) sink_.host_packet(segment.src, segment.ttl);
   sender.last_seq = segment.seq;
   sender.last_ack = segment.ack;
   sender.last_flags = segment.flags;
@@ -347,6 +339,7 @@ void Tracker::open_reset(Connection& connection, const Segment& segment, bool fr
   }
   context.from_originator = from_originator;
   context.connection_new = created;
+  context.deadline_ns = segment.clock_ns + options_.horizon_ns;
   context.connection = connection;
   if (created) ++stats_.resets_without_connection;
   const Endpoint& sender = connection.sender(from_originator);
@@ -391,9 +384,6 @@ void Tracker::open_reset(Connection& connection, const Segment& segment, bool fr
   }
   context.earlier_resets = sender.episode_resets;
   context.earlier_reset_frame = sender.episode_rst_frame;
-  const auto [ttl_min, ttl_max] = observations_.host_ttl(segment.src);
-  context.host_ttl_min = ttl_min;
-  context.host_ttl_max = ttl_max;
 
   const uint64_t number = pending_base_ + pending_.size();
   pending_links_.push_back(connection.newest_pending);
@@ -408,6 +398,7 @@ void Tracker::observe_after(Connection& connection, const Segment& segment, bool
     const uint64_t index = link - 1 - pending_base_;
     ResetContext& context = pending_[index];
     link = pending_links_[index];
+    if (segment.clock_ns > deadline(context)) continue;  // past its horizon, waiting for a tick
     AfterReset& after = context.after;
     const SegmentBrief brief = SegmentBrief::of(segment, from_originator);
     const bool from_sender = from_originator == context.from_originator;
@@ -453,41 +444,49 @@ void Tracker::observe_after(Connection& connection, const Segment& segment, bool
   }
 }
 
-void Tracker::end(Connection* connection) {
-  close_out(*connection);
+void Tracker::end(Connection* connection, int64_t clock_ns) {
+  close_out(*connection, clock_ns);
   table_.erase(connection);
 }
 
-void Tracker::close_out(const Connection& connection) {
+void Tracker::close_out(const Connection& connection, int64_t clock_ns) {
   if (connection.pending_resets > 0 && connection.newest_pending > pending_base_) {
     // Reported after its last RST is judged, so the summary carries every cause.
     uint64_t link = connection.newest_pending;
     pending_[link - 1 - pending_base_].ended_connection = connection;
     for (uint32_t walked = 0; link > pending_base_ && walked < connection.pending_resets; ++walked) {
-      pending_[link - 1 - pending_base_].after.ended = true;
+      ResetContext& context = pending_[link - 1 - pending_base_];
+      if (clock_ns <= deadline(context)) context.after.ended = true;
       link = pending_links_[link - 1 - pending_base_];
     }
   } else {
-    ended_(connection);
+    sink_.ended(connection);
   }
 }
 
-void Tracker::expire(int64_t now_ns) {
-  while (Connection* oldest = table_.oldest(ConnectionTable::closing)) {
-    if (now_ns - oldest->last_ts <= options_.closing_timeout_ns) break;
-    ++stats_.evicted_idle;
-    end(oldest);
-  }
-  for (auto list : {ConnectionTable::embryonic, ConnectionTable::active}) {
-    while (Connection* oldest = table_.oldest(list)) {
-      if (now_ns - oldest->last_ts <= options_.idle_timeout_ns) break;
-      ++stats_.evicted_idle;
-      end(oldest);
-    }
-  }
+void Tracker::end_in_order(int64_t clock_ns) {
+  std::sort(ending_.begin(), ending_.end(), [](const Connection* a, const Connection* b) { return a->id < b->id; });
+  for (Connection* connection : ending_) end(connection, clock_ns);
+  ending_.clear();
 }
 
-void Tracker::make_room() {
+void Tracker::expire(int64_t clock_ns) {
+  // Each list is in the order of the clock at its last touch, so the idle ones are a prefix.
+  auto idle_before = [&](ConnectionTable::List list, int64_t timeout_ns) {
+    table_.visit_oldest_first(list, [&](Connection& connection) {
+      if (clock_ns - connection.touched_ts <= timeout_ns) return false;
+      ending_.push_back(&connection);
+      return true;
+    });
+  };
+  idle_before(ConnectionTable::closing, options_.closing_timeout_ns);
+  idle_before(ConnectionTable::embryonic, options_.idle_timeout_ns);
+  idle_before(ConnectionTable::active, options_.idle_timeout_ns);
+  stats_.evicted_idle += ending_.size();
+  end_in_order(clock_ns);
+}
+
+void Tracker::make_room(int64_t clock_ns) {
   // Under the memory cap: half-open handshakes first, then closed connections, then idle ones.
   // Half-open handshakes go first: under a SYN flood they are the flood, not the real traffic.
   Connection* victim = table_.oldest(ConnectionTable::embryonic);
@@ -495,11 +494,12 @@ void Tracker::make_room() {
   if (victim == nullptr) victim = table_.oldest(ConnectionTable::active);
   if (victim == nullptr) return;
   ++stats_.evicted_pressure;
-  end(victim);
+  end(victim, clock_ns);
 }
 
-void Tracker::release(int64_t now_ns, bool all) {
-  while (!pending_.empty() && (all || pending_.front().rst.ts_ns + options_.horizon_ns < now_ns)) {
+void Tracker::release(int64_t clock_ns, bool all) {
+  // Deadlines follow the capture's clock at each RST, so the due ones are a prefix.
+  while (!pending_.empty() && (all || deadline(pending_.front()) < clock_ns)) {
     ResetContext& context = pending_.front();
     const ConnectionKey key = ConnectionKey::of(context.rst);
     Connection* connection = table_.find(key, key.hash());
@@ -507,8 +507,7 @@ void Tracker::release(int64_t now_ns, bool all) {
       --connection->pending_resets;
       if (connection->newest_pending == pending_base_ + 1) connection->newest_pending = 0;
     }
-    judge_(context);
-    if (context.ended_connection) ended_(*context.ended_connection);
+    sink_.judge(context);
     pending_.pop_front();
     pending_links_.pop_front();
     ++pending_base_;

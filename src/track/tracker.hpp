@@ -3,7 +3,6 @@
 // which stays open for a horizon of capture time to see what follows it.
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <unordered_map>
 #include <vector>
 
@@ -33,11 +32,15 @@ class Observations {
     uint64_t frame = 0;
     uint64_t source_mac = 0;  // the link-layer sender of the SYN/ACK
     uint8_t ttl = 0;
+    int64_t clock_ns = 0;     // the capture's clock at the SYN/ACK
   };
-  void service_accepted(const Segment& synack);
-  // Another address near `address` (same /24 or /64) that accepted connections on `port`.
-  const Accepted* neighbour_accepting(const Address& address, uint16_t port) const;
-  bool accepts(const Address& address, uint16_t port) const;
+  void service_accepted(const Segment& synack) {
+    service_accepted(Accepted{synack.src, synack.sport, synack.frame, synack.source_mac, synack.ttl, synack.clock_ns});
+  }
+  void service_accepted(const Accepted& accepted);
+  // Another address near `address` (same /24 or /64) that accepted connections on `port`, by
+  // the capture's clock `until_ns`.
+  const Accepted* neighbour_accepting(const Address& address, uint16_t port, int64_t until_ns) const;
 
  private:
   struct AddressHash {
@@ -48,13 +51,31 @@ class Observations {
   std::unordered_map<uint64_t, std::vector<Accepted>> accepted_;  // by prefix and port
 };
 
+// What a tracker reports. A tracker owns a share of the connections (all of them with one
+// thread, one hash shard of them with several); everything that spans connections (the
+// observations, the judgement, the patterns) happens behind this interface, in one place.
+class TrackerSink {
+ public:
+  virtual ~TrackerSink() = default;
+  // While a segment is added: what it showed about its host and service.
+  virtual void host_packet(const Address& address, uint8_t ttl) = 0;
+  virtual void service_accepted(const Segment& synack) = 0;
+  // A connection ended. While a segment is added (port reuse, the memory cap), or at a tick,
+  // where the ended connections come in order of their id.
+  virtual void ended(const Connection& connection) = 0;
+  // At a tick, after the connections it ended: a RST whose horizon passed, in capture order.
+  // `ended_connection` is set when the connection ended while the RST was waiting.
+  virtual void judge(ResetContext& context) = 0;
+};
+
+// Follows connections. Segments come with the capture's clock (Segment::clock_ns, the latest
+// timestamp so far across the whole capture); time-driven work (idle expiry, the judgement of
+// RSTs whose horizon passed) happens only at ticks, which the caller places at the same points
+// of the capture whatever the number of threads. That makes each tracker's behaviour depend
+// only on its own connections and the clock, so shards give the same results as one tracker.
 class Tracker {
  public:
-  using JudgeCallback = std::function<void(ResetContext&)>;
-  // Called for every connection that ends (evicted, replaced or at the end of the input).
-  using EndCallback = std::function<void(const Connection&)>;
-
-  Tracker(const TrackerOptions& options, JudgeCallback judge, EndCallback ended);
+  Tracker(const TrackerOptions& options, TrackerSink& sink);
   void add(const Segment& segment) {
     const ConnectionKey key = ConnectionKey::of(segment);
     add(segment, key, key.hash());
@@ -64,10 +85,12 @@ class Tracker {
   // Lookahead for a batch: the slot of a segment to come, then (once cached) its entry.
   void prefetch_slot(uint64_t hash) const { table_.prefetch_slot(hash); }
   void prefetch_entry(uint64_t hash) const { table_.prefetch_entry(hash); }
-  void advance(int64_t now_ns);
-  void finish();
+  // Expires idle connections and judges the RSTs whose horizon ended before `clock_ns`.
+  void tick(int64_t clock_ns);
+  // Ends every connection and judges every RST still waiting. Call once, at the end.
+  void finish(int64_t clock_ns);
+  uint64_t live() const { return table_.size(); }
   const TrackStats& stats() const { return stats_; }
-  const Observations& observations() const { return observations_; }
 
  private:
   Connection* lookup(const Segment& segment, const ConnectionKey& key, uint64_t hash, bool& from_originator,
@@ -78,24 +101,26 @@ class Tracker {
   void open_reset(Connection& connection, const Segment& segment, bool from_originator,
                   bool created);
   void observe_after(Connection& connection, const Segment& segment, bool from_originator);
-  void end(Connection* connection);
-  void close_out(const Connection& connection);  // reports it ended; the caller removes it
-  void expire(int64_t now_ns);
-  void release(int64_t now_ns, bool all);
-  void make_room();
+  void end(Connection* connection, int64_t clock_ns);
+  // Reports that a connection ended, or, while RSTs of it still wait, hands it to the last of
+  // them (reported after their judgement). The caller removes it.
+  void close_out(const Connection& connection, int64_t clock_ns);
+  // Ends the connections in `ending_`, in order of their id.
+  void end_in_order(int64_t clock_ns);
+  void expire(int64_t clock_ns);
+  void release(int64_t clock_ns, bool all);
+  void make_room(int64_t clock_ns);
+  static int64_t deadline(const ResetContext& context) { return context.deadline_ns; }
 
   TrackerOptions options_;
-  JudgeCallback judge_;
-  EndCallback ended_;
+  TrackerSink& sink_;
   ConnectionTable table_;
-  Observations observations_;
   TrackStats stats_;
-  uint64_t next_id_ = 1;
-  int64_t now_ns_ = 0;
   // Open contexts in RST order; `pending_base_` is the sequence number of the front.
   std::deque<ResetContext> pending_;
   std::deque<uint64_t> pending_links_;  // per context: the previous one of its connection
   uint64_t pending_base_ = 0;
+  std::vector<Connection*> ending_;  // the connections a tick ends
 };
 
 }  // namespace rstscope

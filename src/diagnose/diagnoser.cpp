@@ -1,0 +1,201 @@
+#include "diagnose/diagnoser.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "diagnose/rule.hpp"
+
+namespace rstscope {
+namespace {
+
+std::string seq_sentence(const ResetContext& context) {
+  switch (context.seq_check) {
+    case SeqCheck::exact:
+      return context.expected_seq == 0 && context.rst.seq != context.expected_seq
+                 ? fmt::format("seq check: exact (ack {} acknowledges the SYN)", context.rst.ack)
+                 : fmt::format("seq check: exact ({} is what the receiver expects)", context.rst.seq);
+    case SeqCheck::in_window:
+      return fmt::format("seq check: in the window but not exact ({} vs expected {}, {:+d})", context.rst.seq,
+                         context.expected_seq, static_cast<int32_t>(context.rst.seq - context.expected_seq));
+    case SeqCheck::out_of_window:
+      return fmt::format("seq check: out of window ({} vs expected {})", context.rst.seq, context.expected_seq);
+    case SeqCheck::unknown:
+      return "seq check: unknown (the capture shows neither side's sequence before the RST)";
+  }
+  return {};
+}
+
+}  // namespace
+
+Diagnoser::Diagnoser(const PatternThresholds& thresholds, FindingSink& sink)
+    : sink_(sink), patterns_(thresholds) {}
+
+void Diagnoser::judge(ResetContext& context) {
+  // What the capture showed of the sender's host elsewhere, up to this judgement.
+  const auto [ttl_min, ttl_max] = observations_.host_ttl(context.rst.src);
+  context.host_ttl_min = ttl_min;
+  context.host_ttl_max = ttl_max;
+  judge_one(context);
+  if (context.ended_connection) ended(*context.ended_connection);
+}
+
+void Diagnoser::judge_one(ResetContext& context) {
+  const Facts facts(context, observations_);
+  std::vector<Verdict> matches;
+  for (Rule rule : rules()) {
+    if (auto verdict = rule(facts)) matches.push_back(std::move(*verdict));
+  }
+  // The strongest verdict wins; list order breaks ties.
+  std::stable_sort(matches.begin(), matches.end(),
+                   [](const Verdict& a, const Verdict& b) { return a.confidence > b.confidence; });
+
+  Finding finding;
+  const Segment& rst = context.rst;
+  finding.frame = rst.frame;
+  finding.ts_ns = rst.ts_ns;
+  finding.src = rst.src;
+  finding.dst = rst.dst;
+  finding.sport = rst.sport;
+  finding.dport = rst.dport;
+  finding.seq = rst.seq;
+  finding.ack = rst.ack;
+  finding.flags = rst.flags;
+  finding.ttl = rst.ttl;
+  finding.payload_len = rst.payload_len;
+  finding.seq_check = context.seq_check;
+  finding.from_originator = context.from_originator;
+  finding.connection_id = context.connection.id;
+  finding.history = context.connection.history.str() + (context.from_originator ? "R" : "r");
+  finding.frames.push_back(rst.frame);
+
+  // A repeat of the same side's reset (retransmitted RST, burst) takes the first one's verdict,
+  // unless its own evidence names a different sender (an injector among genuine RSTs).
+  auto first = context.earlier_resets > 0 ? firsts_.find(context.earlier_reset_frame) : firsts_.end();
+  const Sender own_sender = matches.empty() ? Sender::endpoint : matches.front().sender;
+  const bool duplicate =
+      first != firsts_.end() && first->second.cause != Cause::forged && own_sender == first->second.sender;
+  if (duplicate) {
+    const FirstReset& earlier = first->second;
+    finding.cause = earlier.cause;
+    finding.confidence = earlier.confidence;
+    finding.sender = earlier.sender;
+    finding.duplicate_of = earlier.frame;
+    finding.evidence.push_back(fmt::format("repeats the RST in frame {} from the same side", earlier.frame));
+    if (rst.seq != context.expected_seq && context.seq_check != SeqCheck::exact) {
+      finding.evidence.push_back(seq_sentence(context));
+    }
+    finding.explanation = fmt::format("another RST of the same reset (first in frame {})", earlier.frame);
+    for (const Verdict& verdict : matches) {
+      if (verdict.cause != finding.cause) add_alternative(finding, verdict.cause);
+    }
+    ++diagnose_stats_.duplicates;
+  } else if (!matches.empty()) {
+    Verdict& verdict = matches.front();
+    finding.cause = verdict.cause;
+    finding.confidence = verdict.confidence;
+    finding.sender = verdict.sender;
+    finding.explanation = std::move(verdict.explanation);
+    finding.injector = std::move(verdict.injector);
+    finding.evidence = std::move(verdict.evidence);
+    finding.frames.insert(finding.frames.end(), verdict.frames.begin(), verdict.frames.end());
+    for (Cause alternative : verdict.alternatives) add_alternative(finding, alternative);
+    for (size_t i = 1; i < matches.size(); ++i) add_alternative(finding, matches[i].cause);
+    finding.evidence.push_back(seq_sentence(context));
+    const bool fingerprint_told = std::find(finding.evidence.begin(), finding.evidence.end(),
+                                            facts.fingerprint_sentence) != finding.evidence.end();
+    if (facts.ttl_known && !fingerprint_told) finding.evidence.push_back(facts.fingerprint_sentence);
+    if (first != firsts_.end() && own_sender == first->second.sender) finding.duplicate_of = first->second.frame;
+  } else {
+    finding.cause = Cause::unexplained;
+    finding.confidence = Confidence::low;
+    explain_missing(context, facts, finding);
+  }
+  std::sort(finding.frames.begin(), finding.frames.end());
+  finding.frames.erase(std::unique(finding.frames.begin(), finding.frames.end()), finding.frames.end());
+  finding.frames.erase(std::remove(finding.frames.begin(), finding.frames.end(), 0u), finding.frames.end());
+  if (context.earlier_resets == 0) {
+    firsts_.emplace(finding.frame, FirstReset{finding.frame, finding.cause, finding.confidence, finding.sender});
+    first_frames_[context.connection.id].push_back(finding.frame);
+  }
+  if (context.payload_text_length > 0 && finding.cause != Cause::middlebox) {
+    finding.evidence.push_back(fmt::format("the RST carries {} bytes of payload: \"{}\"", rst.payload_len,
+                                           std::string_view(context.payload_text.data(), context.payload_text_length)));
+  }
+  ++diagnose_stats_.by_cause[static_cast<size_t>(finding.cause)];
+  causes_[context.connection.id].push_back(finding.cause);
+  patterns_.reset(context, finding);
+  sink_.reset(finding);
+}
+
+void Diagnoser::add_alternative(Finding& finding, Cause cause) {
+  if (cause == finding.cause) return;
+  if (std::find(finding.alternatives.begin(), finding.alternatives.end(), cause) != finding.alternatives.end()) return;
+  finding.alternatives.push_back(cause);
+}
+
+void Diagnoser::explain_missing(const ResetContext& context, const Facts& facts, Finding& finding) {
+  if (context.connection_new) {
+    finding.evidence.push_back("no other packet of this connection appears in the capture before the RST");
+    finding.evidence.push_back(
+        "a lone RST is often backscatter: the answer to a packet someone sent with a spoofed source");
+    finding.explanation = "a RST for a connection the capture never showed";
+  } else if (context.seq_check == SeqCheck::unknown) {
+    finding.evidence.push_back("the capture shows too little of the connection to check the RST's seq");
+    finding.explanation = "too little of the connection was captured to say why it was reset";
+  } else {
+    finding.evidence.push_back(seq_sentence(context));
+    if (facts.ttl_known) finding.evidence.push_back(facts.fingerprint_sentence);
+    finding.evidence.push_back(
+        "it answers no segment in a way a known cause does, and nothing after it tells more");
+    finding.explanation = "the reset fits none of the known signatures";
+  }
+}
+
+void Diagnoser::ended(const Connection& connection) {
+  patterns_.connection_ended(connection);
+  if (connection.resets == 0) return;
+  ConnectionSummary summary;
+  summary.connection_id = connection.id;
+  summary.originator = connection.originator_address();
+  summary.originator_port = connection.originator_port();
+  summary.responder = connection.responder_address();
+  summary.responder_port = connection.responder_port();
+  summary.first_ns = connection.first_ts;
+  summary.last_ns = connection.last_ts;
+  summary.first_frame = connection.first_frame;
+  summary.packets = connection.packets;
+  summary.originator_bytes = connection.originator.bytes;
+  summary.responder_bytes = connection.responder.bytes;
+  summary.history = connection.history.str();
+  summary.resets = connection.resets;
+  summary.handshake_seen = connection.handshake_seen;
+  const bool by_originator = connection.originator.resets > 0;
+  const bool by_responder = connection.responder.resets > 0;
+  summary.state = by_originator && by_responder ? "reset by both sides"
+                  : by_originator               ? "reset by the originator"
+                                                : "reset by the responder";
+  if (!connection.originator_known) summary.state += " (roles guessed: the handshake was not captured)";
+  auto entry = causes_.find(connection.id);
+  if (entry != causes_.end()) {
+    summary.causes = std::move(entry->second);
+    causes_.erase(entry);
+  }
+  if (auto frames = first_frames_.find(connection.id); frames != first_frames_.end()) {
+    for (uint64_t frame : frames->second) firsts_.erase(frame);
+    first_frames_.erase(frames);
+  }
+  sink_.connection(summary);
+}
+
+
+void Diagnoser::finish() {
+  for (const PatternFinding& pattern : patterns_.finish()) {
+    ++diagnose_stats_.patterns;
+    sink_.pattern(pattern);
+  }
+}
+
+}  // namespace rstscope

@@ -1,0 +1,58 @@
+#pragma once
+// Everything that spans connections: what the capture showed of hosts and services, the
+// judgement of each RST, the duplicates, the patterns. Fed by one tracker, or by several shards
+// whose reports are merged back into capture order, so it sees the same sequence either way.
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "diagnose/analyzer.hpp"
+#include "diagnose/patterns.hpp"
+#include "track/tracker.hpp"
+
+namespace rstscope {
+
+struct Facts;
+
+// The options of each tracker when the connections are split over `shards` of them.
+TrackerOptions tracker_options(const AnalyzerOptions& options, unsigned shards);
+
+class Diagnoser final : public TrackerSink {
+ public:
+  Diagnoser(const PatternThresholds& thresholds, FindingSink& sink);
+
+  void host_packet(const Address& address, uint8_t ttl) override { observations_.host_packet(address, ttl); }
+  void service_accepted(const Segment& synack) override { observations_.service_accepted(synack); }
+  void service_accepted(const Observations::Accepted& accepted) { observations_.service_accepted(accepted); }
+  void ended(const Connection& connection) override;
+  void judge(ResetContext& context) override;
+  // Whether ended() does anything with this connection (so shards need not pass the others on).
+  static bool wants(const Connection& connection) {
+    return connection.resets > 0 || Patterns::counts(connection);
+  }
+  // Reports the cross-connection patterns. Call once, at the end.
+  void finish();
+
+  const DiagnoseStats& stats() const { return diagnose_stats_; }
+
+ private:
+  struct FirstReset {
+    uint64_t frame;
+    Cause cause;
+    Confidence confidence;
+    Sender sender;
+  };
+  void judge_one(ResetContext& context);
+  static void add_alternative(Finding& finding, Cause cause);
+  static void explain_missing(const ResetContext& context, const Facts& facts, Finding& finding);
+
+  FindingSink& sink_;
+  Observations observations_;
+  Patterns patterns_;
+  DiagnoseStats diagnose_stats_;
+  std::unordered_map<uint64_t, FirstReset> firsts_;  // by the frame of an episode's first RST
+  std::unordered_map<uint64_t, std::vector<uint64_t>> first_frames_;  // connection id -> those frames
+  std::unordered_map<uint64_t, std::vector<Cause>> causes_;
+};
+
+}  // namespace rstscope
