@@ -26,10 +26,9 @@ class Diagnoser final : public TrackerSink {
   void service_accepted(const Observations::Accepted& accepted) { observations_.service_accepted(accepted); }
   void ended(const Connection& connection) override;
   void judge(ResetContext& context) override;
-  // Whether ended() does anything with this connection (so shards need not pass the others on).
-  static bool wants(const Connection& connection) {
-    return connection.resets > 0 || Patterns::counts(connection);
-  }
+  bool wants(const Connection& connection) const override { return wanted(connection); }
+  // Whether ended() does anything with this connection.
+  static bool wanted(const Connection& connection) { return connection.resets > 0 || Patterns::counts(connection); }
   // Reports the cross-connection patterns. Call once, at the end.
   void finish();
 

@@ -31,6 +31,12 @@ struct Batch {
   CaptureStats capture;   // counters as they stood (for progress; first shard only)
 
   void add(Segment& segment, uint64_t hash) {
+    keep_payload(segment);
+    segments.push_back(segment);
+    hashes.push_back(hash);
+  }
+  // Takes the RST payload of a segment about to join the batch.
+  void keep_payload(Segment& segment) {
     uint32_t offset = 0;
     if (segment.has(tcp_flag::rst) && segment.payload != nullptr && segment.payload_captured > 0) {
       const uint32_t keep = std::min(segment.payload_captured, payload_keep);
@@ -39,8 +45,6 @@ struct Batch {
       segment.payload_captured = keep;
     }
     segment.payload = nullptr;
-    segments.push_back(segment);
-    hashes.push_back(hash);
     payload_offsets.push_back(offset);
   }
   // Points the kept RST payloads into this batch's own storage.
@@ -103,8 +107,8 @@ class Recorder final : public TrackerSink {
     log->events.push_back({frame, ShardLog::service, static_cast<uint32_t>(log->services.size())});
     log->services.push_back({synack.src, synack.sport, synack.frame, synack.source_mac, synack.ttl, synack.clock_ns});
   }
+  bool wants(const Connection& connection) const override { return Diagnoser::wanted(connection); }
   void ended(const Connection& connection) override {
-    if (!Diagnoser::wants(connection)) return;
     if (ticking) {
       log->tick_ended.push_back(connection);
     } else {
@@ -168,16 +172,22 @@ RunStats analyze_one_thread(CaptureSet& capture, const AnalyzerOptions& options,
   RunStats stats;
   Analyzer analyzer(options, sink);
   Batch batch;
+  batch.segments.resize(single_batch);
+  size_t count = 0;
   Packet packet;
-  Segment segment;
   uint64_t until_progress = progress_every;
   for (bool more = true; more;) {
     more = capture.next(packet);
-    if (more && decode(packet, segment, stats.decode) == DecodeResult::tcp) batch.add(segment, 0);
-    if (batch.segments.size() == single_batch || (!more && !batch.segments.empty())) {
+    // Decoded in place: a batch is only a window of segments ahead of their lookups.
+    if (more && decode(packet, batch.segments[count], stats.decode) == DecodeResult::tcp) {
+      batch.keep_payload(batch.segments[count++]);
+    }
+    if (count == single_batch || (!more && count > 0)) {
       batch.attach_payloads();
-      analyzer.add_batch(batch.segments.data(), batch.segments.size());
-      batch.clear();
+      analyzer.add_batch(batch.segments.data(), count);
+      batch.payloads.clear();
+      batch.payload_offsets.clear();
+      count = 0;
     }
     if (progress && more && --until_progress == 0) {
       until_progress = progress_every;

@@ -1,8 +1,24 @@
 #include "track/table.hpp"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cstdint>
 
 namespace rstscope {
+namespace {
+
+// Lookups land on random entries: with 4 KiB pages nearly every one misses the TLB too. Asks
+// for transparent huge pages on the whole 2 MiB pages inside the block (a hint; ignored where
+// the kernel does not offer them).
+void advise_huge_pages(const void* data, size_t bytes) {
+  constexpr uintptr_t huge = uintptr_t{2} << 20;
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + huge - 1) & ~(huge - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + bytes) & ~(huge - 1);
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+}
+
+}  // namespace
 
 ConnectionTable::ConnectionTable(uint64_t max_connections)
     : max_connections_(std::clamp<uint64_t>(max_connections, 16, uint64_t{1} << 30)) {  // tags hold 32 bits of home
@@ -12,6 +28,7 @@ ConnectionTable::ConnectionTable(uint64_t max_connections)
   // Reserved, not touched: pages are only used as connections arrive, and the pool never has to
   // be copied to a larger block (which would double the peak memory).
   pool_.reserve(max_connections_ + 1);
+  advise_huge_pages(pool_.data(), pool_.capacity() * sizeof(Connection));
   pool_.emplace_back();
 }
 
@@ -36,6 +53,9 @@ uint32_t ConnectionTable::allocate() {
 
 void ConnectionTable::grow() {
   std::vector<Slot> old = std::move(slots_);
+  slots_ = std::vector<Slot>();
+  slots_.reserve(old.size() * 2);
+  advise_huge_pages(slots_.data(), slots_.capacity() * sizeof(Slot));
   slots_.assign(old.size() * 2, Slot{0, empty});
   mask_ = slots_.size() - 1;
   for (const Slot& slot : old) {

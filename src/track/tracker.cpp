@@ -124,13 +124,13 @@ void Tracker::tick(int64_t clock_ns) {
 void Tracker::finish(int64_t clock_ns) {
   for (auto list : {ConnectionTable::closing, ConnectionTable::embryonic, ConnectionTable::active}) {
     table_.visit_oldest_first(list, [&](Connection& connection) {
-      ending_.push_back(&connection);
+      if (connection.pending_resets > 0 || sink_.wants(connection)) ending_.emplace_back(connection.id, &connection);
       return true;
     });
   }
   // Ids are first frames: this is the capture's order, whichever shard holds which connection.
-  std::sort(ending_.begin(), ending_.end(), [](const Connection* a, const Connection* b) { return a->id < b->id; });
-  for (const Connection* connection : ending_) close_out(*connection, clock_ns);
+  std::sort(ending_.begin(), ending_.end());
+  for (const auto& [id, connection] : ending_) close_out(*connection, clock_ns);
   ending_.clear();
   table_.clear();  // all at once, not one by one
   release(clock_ns, true);
@@ -459,14 +459,14 @@ void Tracker::close_out(const Connection& connection, int64_t clock_ns) {
       if (clock_ns <= deadline(context)) context.after.ended = true;
       link = pending_links_[link - 1 - pending_base_];
     }
-  } else {
+  } else if (sink_.wants(connection)) {
     sink_.ended(connection);
   }
 }
 
 void Tracker::end_in_order(int64_t clock_ns) {
-  std::sort(ending_.begin(), ending_.end(), [](const Connection* a, const Connection* b) { return a->id < b->id; });
-  for (Connection* connection : ending_) end(connection, clock_ns);
+  std::sort(ending_.begin(), ending_.end());
+  for (const auto& [id, connection] : ending_) end(connection, clock_ns);
   ending_.clear();
 }
 
@@ -475,7 +475,7 @@ void Tracker::expire(int64_t clock_ns) {
   auto idle_before = [&](ConnectionTable::List list, int64_t timeout_ns) {
     table_.visit_oldest_first(list, [&](Connection& connection) {
       if (clock_ns - connection.touched_ts <= timeout_ns) return false;
-      ending_.push_back(&connection);
+      ending_.emplace_back(connection.id, &connection);
       return true;
     });
   };

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <deque>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/stats.hpp"
@@ -63,6 +64,8 @@ class TrackerSink {
   // A connection ended. While a segment is added (port reuse, the memory cap), or at a tick,
   // where the ended connections come in order of their id.
   virtual void ended(const Connection& connection) = 0;
+  // Whether ended() needs to hear of this connection at all.
+  virtual bool wants(const Connection& connection) const = 0;
   // At a tick, after the connections it ended: a RST whose horizon passed, in capture order.
   // `ended_connection` is set when the connection ended while the RST was waiting.
   virtual void judge(ResetContext& context) = 0;
@@ -120,7 +123,7 @@ class Tracker {
   std::deque<ResetContext> pending_;
   std::deque<uint64_t> pending_links_;  // per context: the previous one of its connection
   uint64_t pending_base_ = 0;
-  std::vector<Connection*> ending_;  // the connections a tick ends
+  std::vector<std::pair<uint64_t, Connection*>> ending_;  // the connections a tick ends, by id
 };
 
 }  // namespace rstscope
