@@ -38,8 +38,6 @@ struct Analyzer::Impl {
   TickSchedule schedule;
   uint64_t live_peak = 0;
   TrackStats stats;
-  std::vector<ConnectionKey> batch_keys;
-  std::vector<uint64_t> batch_hashes;
 };
 
 Analyzer::Analyzer(const AnalyzerOptions& options, FindingSink& sink) : impl_(std::make_unique<Impl>(options, sink)) {}
@@ -52,24 +50,9 @@ void Analyzer::add(const Segment& segment) {
 }
 
 void Analyzer::add_batch(Segment* segments, size_t count) {
-  // Keys and hashes first; then each lookup is preceded, a few segments ahead, by a prefetch
-  // of its slot and, further on, of its entry (read from the slot once that line has arrived).
-  constexpr size_t slot_ahead = 16, entry_ahead = 8;
-  std::vector<ConnectionKey>& keys = impl_->batch_keys;
-  std::vector<uint64_t>& hashes = impl_->batch_hashes;
-  keys.resize(count);
-  hashes.resize(count);
-  for (size_t i = 0; i < count; ++i) {
-    keys[i] = ConnectionKey::of(segments[i]);
-    hashes[i] = keys[i].hash();
-  }
-  Tracker& tracker = impl_->tracker;
-  for (size_t i = 0; i < std::min(count, slot_ahead); ++i) tracker.prefetch_slot(hashes[i]);
-  for (size_t i = 0; i < count; ++i) {
-    if (i + slot_ahead < count) tracker.prefetch_slot(hashes[i + slot_ahead]);
-    if (i + entry_ahead < count) tracker.prefetch_entry(hashes[i + entry_ahead]);
-    impl_->add(segments[i], keys[i], hashes[i]);
-  }
+  impl_->tracker.add_prefetched(segments, count, [&](size_t i, const ConnectionKey& key, uint64_t hash) {
+    impl_->add(segments[i], key, hash);
+  });
 }
 
 void Analyzer::advance(int64_t now_ns) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -23,17 +24,15 @@ constexpr size_t single_batch = 256;  // segments decoded ahead of the lookups, 
 struct Batch {
   static constexpr uint32_t payload_keep = 64;  // the analysis looks at the first bytes only
   std::vector<Segment> segments;
-  std::vector<uint64_t> hashes;
   std::vector<uint8_t> payloads;
   std::vector<uint32_t> payload_offsets;  // per segment, offset into `payloads` + 1, 0 for none
   int64_t clock_ns = 0;   // the capture's clock at the tick that ends the batch
   bool last = false;      // the input ended: the tracker finishes instead of ticking
   CaptureStats capture;   // counters as they stood (for progress; first shard only)
 
-  void add(Segment& segment, uint64_t hash) {
+  void add(Segment& segment) {
     keep_payload(segment);
     segments.push_back(segment);
-    hashes.push_back(hash);
   }
   // Takes the RST payload of a segment about to join the batch.
   void keep_payload(Segment& segment) {
@@ -55,7 +54,6 @@ struct Batch {
   }
   void clear() {
     segments.clear();
-    hashes.clear();
     payloads.clear();
     payload_offsets.clear();
     last = false;
@@ -152,19 +150,19 @@ class Channel {
   std::deque<std::unique_ptr<T>> free_, full_;
 };
 
-// Feeds a batch to a tracker, each lookup preceded a few segments ahead by a prefetch of its
-// slot and, further on, of its entry (read from the slot once that line has arrived).
-template <typename Add>
-void add_prefetched(const Tracker& tracker, std::vector<Segment>& segments, const std::vector<uint64_t>& hashes,
-                    Add&& add) {
-  constexpr size_t slot_ahead = 16, entry_ahead = 8;
-  const size_t count = segments.size();
-  for (size_t i = 0; i < std::min(count, slot_ahead); ++i) tracker.prefetch_slot(hashes[i]);
-  for (size_t i = 0; i < count; ++i) {
-    if (i + slot_ahead < count) tracker.prefetch_slot(hashes[i + slot_ahead]);
-    if (i + entry_ahead < count) tracker.prefetch_entry(hashes[i + entry_ahead]);
-    add(segments[i], hashes[i]);
-  }
+// The shard of a segment's connection, the same both ways, cheaper than the full key and hash
+// (the reading thread works it out for every segment; the trackers build the keys).
+uint64_t shard_hash(const Segment& segment) {
+  auto side = [](const Address& address, uint16_t port) {
+    uint64_t words[2];
+    std::memcpy(words, address.bytes.data(), sizeof words);
+    const uint64_t value = ((words[0] ^ port) * 0x9e3779b97f4a7c15ull) ^ (words[1] * 0xc2b2ae3d27d4eb4full);
+    return value ^ (value >> 29);
+  };
+  uint64_t value = side(segment.src, segment.sport) + side(segment.dst, segment.dport);
+  value ^= value >> 32;
+  value *= 0xd6e8feb86659fd93ull;
+  return value ^ (value >> 32);
 }
 
 RunStats analyze_one_thread(CaptureSet& capture, const AnalyzerOptions& options, FindingSink& sink,
@@ -244,8 +242,7 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
         hand_over(false);
         schedule.ticked(clock_ns);
       }
-      const uint64_t hash = ConnectionKey::of(segment).hash();
-      batches[((hash >> 32) * shards) >> 32]->add(segment, hash);
+      batches[((shard_hash(segment) & 0xffffffffu) * shards) >> 32]->add(segment);
       schedule.added();
     }
     hand_over(true);
@@ -262,10 +259,12 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
         log->clear();
         recorder.log = log.get();
         batch->attach_payloads();
-        add_prefetched(tracker, batch->segments, batch->hashes, [&](const Segment& segment, uint64_t hash) {
-          recorder.frame = segment.frame;
-          tracker.add(segment, ConnectionKey::of(segment), hash);
-        });
+        const Segment* segments = batch->segments.data();
+        tracker.add_prefetched(segments, batch->segments.size(),
+                               [&](size_t i, const ConnectionKey& key, uint64_t hash) {
+                                 recorder.frame = segments[i].frame;
+                                 tracker.add(segments[i], key, hash);
+                               });
         log->live = tracker.live();
         last = batch->last;
         recorder.ticking = true;

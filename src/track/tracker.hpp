@@ -85,9 +85,25 @@ class Tracker {
   }
   // The same, with the segment's canonical key and its hash already worked out.
   void add(const Segment& segment, const ConnectionKey& key, uint64_t hash);
-  // Lookahead for a batch: the slot of a segment to come, then (once cached) its entry.
-  void prefetch_slot(uint64_t hash) const { table_.prefetch_slot(hash); }
-  void prefetch_entry(uint64_t hash) const { table_.prefetch_entry(hash); }
+  // Walks a batch in order with lookahead: keys and hashes first, then `add(i, key, hash)` for
+  // each segment, preceded a few segments ahead by a prefetch of its slot and, further on, of
+  // its entry (read from the slot once that line has arrived). `add` calls add() in the end.
+  template <typename Add>
+  void add_prefetched(const Segment* segments, size_t count, Add&& add) {
+    constexpr size_t slot_ahead = 16, entry_ahead = 8;
+    batch_keys_.resize(count);
+    batch_hashes_.resize(count);
+    for (size_t i = 0; i < count; ++i) {
+      batch_keys_[i] = ConnectionKey::of(segments[i]);
+      batch_hashes_[i] = batch_keys_[i].hash();
+    }
+    for (size_t i = 0; i < count && i < slot_ahead; ++i) table_.prefetch_slot(batch_hashes_[i]);
+    for (size_t i = 0; i < count; ++i) {
+      if (i + slot_ahead < count) table_.prefetch_slot(batch_hashes_[i + slot_ahead]);
+      if (i + entry_ahead < count) table_.prefetch_entry(batch_hashes_[i + entry_ahead]);
+      add(i, batch_keys_[i], batch_hashes_[i]);
+    }
+  }
   // Expires idle connections and judges the RSTs whose horizon ended before `clock_ns`.
   void tick(int64_t clock_ns);
   // Ends every connection and judges every RST still waiting. Call once, at the end.
@@ -124,6 +140,8 @@ class Tracker {
   std::deque<uint64_t> pending_links_;  // per context: the previous one of its connection
   uint64_t pending_base_ = 0;
   std::vector<std::pair<uint64_t, Connection*>> ending_;  // the connections a tick ends, by id
+  std::vector<ConnectionKey> batch_keys_;
+  std::vector<uint64_t> batch_hashes_;
 };
 
 }  // namespace rstscope
