@@ -14,20 +14,6 @@ Address Address::v4(uint32_t host_order) {
   return a;
 }
 
-Address Address::v4(const uint8_t* network_order) {
-  Address a;
-  a.family = 4;
-  std::memcpy(a.bytes.data(), network_order, 4);
-  return a;
-}
-
-Address Address::v6(const uint8_t* network_order) {
-  Address a;
-  a.family = 6;
-  std::memcpy(a.bytes.data(), network_order, 16);
-  return a;
-}
-
 std::string Address::to_string() const {
   char text[INET6_ADDRSTRLEN] = {};
   if (family == 4) {

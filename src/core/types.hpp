@@ -13,8 +13,19 @@ struct Address {
   uint8_t family = 0;  // 4 or 6; 0 when unset
 
   static Address v4(uint32_t host_order);
-  static Address v4(const uint8_t* network_order);
-  static Address v6(const uint8_t* network_order);
+  // Inline: decode builds two of them for every packet.
+  static Address v4(const uint8_t* network_order) {
+    Address a;
+    a.family = 4;
+    std::memcpy(a.bytes.data(), network_order, 4);
+    return a;
+  }
+  static Address v6(const uint8_t* network_order) {
+    Address a;
+    a.family = 6;
+    std::memcpy(a.bytes.data(), network_order, 16);
+    return a;
+  }
   bool is_v6() const { return family == 6; }
   std::string to_string() const;
   friend bool operator==(const Address& a, const Address& b) {

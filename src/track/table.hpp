@@ -37,6 +37,13 @@ class ConnectionTable {
     for (uint32_t index = oldest_[list]; index != 0 && visit(pool_[index]); index = pool_[index].newer) {
     }
   }
+  // Calls `visit` on every connection, in storage order (a sequential walk, not a chase of links).
+  template <typename Visit>
+  void visit_all(Visit&& visit) {
+    for (size_t index = 1; index < pool_.size(); ++index) {
+      if (pool_[index].list != 0) visit(pool_[index]);
+    }
+  }
   // Forgets every connection at once (the end of the input), without erasing them one by one.
   void clear();
 

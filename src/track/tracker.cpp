@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <cstring>
 
 #include "core/seq.hpp"
 
@@ -53,12 +54,12 @@ SegmentBrief SegmentBrief::of(const Segment& segment, bool from_originator) {
 }
 
 size_t Observations::AddressHash::operator()(const Address& address) const {
-  uint64_t value = 1469598103934665603ull;
-  for (uint8_t byte : address.bytes) {
-    value ^= byte;
-    value *= 1099511628211ull;
-  }
-  return static_cast<size_t>(value);
+  uint64_t words[2];
+  std::memcpy(words, address.bytes.data(), sizeof words);
+  uint64_t value = (words[0] * 0x9e3779b97f4a7c15ull) ^ (words[1] * 0xc2b2ae3d27d4eb4full);
+  value ^= value >> 32;
+  value *= 0xd6e8feb86659fd93ull;
+  return static_cast<size_t>(value ^ (value >> 29));
 }
 
 void Observations::host_packet(const Address& address, uint8_t ttl) {
@@ -122,12 +123,9 @@ void Tracker::tick(int64_t clock_ns) {
 }
 
 void Tracker::finish(int64_t clock_ns) {
-  for (auto list : {ConnectionTable::closing, ConnectionTable::embryonic, ConnectionTable::active}) {
-    table_.visit_oldest_first(list, [&](Connection& connection) {
-      if (connection.pending_resets > 0 || sink_.wants(connection)) ending_.emplace_back(connection.id, &connection);
-      return true;
-    });
-  }
+  table_.visit_all([&](Connection& connection) {
+    if (connection.pending_resets > 0 || sink_.wants(connection)) ending_.emplace_back(connection.id, &connection);
+  });
   // Ids are first frames: this is the capture's order, whichever shard holds which connection.
   std::sort(ending_.begin(), ending_.end());
   for (const auto& [id, connection] : ending_) close_out(*connection, clock_ns);
