@@ -164,11 +164,11 @@ void Diagnoser::ended(const Connection& connection) {
   summary.responder = connection.responder_address();
   summary.responder_port = connection.responder_port();
   summary.first_ns = connection.first_ts;
-  summary.last_ns = connection.last_ts;
+  summary.last_ns = connection.last_ts();
   summary.first_frame = connection.first_frame;
-  summary.packets = connection.packets;
-  summary.originator_bytes = connection.originator.bytes;
-  summary.responder_bytes = connection.responder.bytes;
+  summary.packets = connection.packets();
+  summary.originator_bytes = connection.originator.bytes();
+  summary.responder_bytes = connection.responder.bytes();
   summary.history = connection.history.str();
   summary.resets = connection.resets;
   summary.handshake_seen = connection.handshake_seen;

@@ -20,6 +20,8 @@ Facts::Facts(const ResetContext& context_in, const Observations& observations_in
       sender(context_in.from_originator ? context_in.connection.originator : context_in.connection.responder),
       receiver(&sender == &context_in.connection.originator ? context_in.connection.responder
                                                              : context_in.connection.originator),
+      sender_rare(context_in.rare.side(context_in.from_originator)),
+      receiver_rare(context_in.rare.side(!context_in.from_originator)),
       rst(context_in.rst) {
   const SegmentBrief& answers = context.answers;
   rst_has_ack = rst.has(tcp_flag::ack);
@@ -65,7 +67,7 @@ Facts::Facts(const ResetContext& context_in, const Observations& observations_in
     df_unlike = (sender.df_seen && !sender.df_missing && !rst.df) || (sender.df_missing && !sender.df_seen && rst.df);
   }
   // IP ID: a stack with a per-connection counter sends its RST with the next value or close.
-  if (!rst.src.is_v6() && sender.packets_with_ip_id >= 3 && sender.ip_id_incrementing &&
+  if (!rst.src.is_v6() && sender.non_rst_packets >= 3 && sender.ip_id_incrementing &&
       !sender.ip_id_zero) {
     const uint16_t step = static_cast<uint16_t>(rst.ip_id - sender.ip_id);
     ip_id_unlike = step == 0 || step > 2048;

@@ -29,6 +29,8 @@ struct Facts {
   const Observations& observations;
   const Endpoint& sender;     // the purported sender, as it stood before the RST
   const Endpoint& receiver;
+  const EndpointRare& sender_rare;     // their rare parts
+  const EndpointRare& receiver_rare;
   const Segment& rst;
   bool rst_has_ack = false;
   bool answers_syn = false;           // the receiver's last segment was a bare SYN
@@ -49,6 +51,7 @@ struct Facts {
 
   Facts(const ResetContext& context, const Observations& observations);
   std::string where(const SegmentBrief& brief) const;  // "frame N"
+  uint64_t frame(FrameRef ref) const { return context.connection.frame(ref); }
 };
 
 using Rule = std::optional<Verdict> (*)(const Facts& facts);

@@ -29,8 +29,9 @@ std::optional<Verdict> rule_abort(const Facts& facts) {
 
   // The originator gave up before the handshake finished.
   if (!context.connection.synack_seen && context.from_originator && sender.syn_seen && !sender.ack_known) {
-    verdict.frames = {sender.syn_frame};
-    verdict.evidence.push_back(fmt::format("the originator's SYN in frame {} had no SYN/ACK yet", sender.syn_frame));
+    verdict.frames = {facts.frame(sender.syn_frame)};
+    verdict.evidence.push_back(fmt::format("the originator's SYN in frame {} had no SYN/ACK yet",
+                                           facts.frame(sender.syn_frame)));
     verdict.explanation = fmt::format("{} gave up connecting before {} answered", facts.rst.src.to_string(),
                                       facts.rst.dst.to_string());
     return verdict;
@@ -48,24 +49,24 @@ std::optional<Verdict> rule_abort(const Facts& facts) {
     verdict.evidence.push_back(fmt::format("RST/ACK acknowledging {}: the form an application abort takes",
                                            facts.rst.ack));
   }
-  if (sender.stalled_retransmissions >= 3) {
+  if (facts.sender_rare.stalled_retransmissions >= 3) {
     verdict.confidence = Confidence::high;
     verdict.evidence.push_back(fmt::format(
         "the sender had retransmitted {} times without the peer's ack moving: it gave up on the peer",
-        sender.stalled_retransmissions));
+        facts.sender_rare.stalled_retransmissions));
     verdict.explanation = fmt::format("{} gave up after its retransmissions went unacknowledged",
                                       facts.rst.src.to_string());
     verdict.alternatives.push_back(Cause::buffer_overflow);
     return verdict;
   }
   if (receiver.fin_seen && !sender.fin_seen) {
-    verdict.frames.push_back(receiver.fin_frame);
+    verdict.frames.push_back(facts.frame(receiver.fin_frame));
     verdict.evidence.push_back(fmt::format("answers the peer's FIN in frame {} with a RST instead of its own FIN",
-                                           receiver.fin_frame));
+                                           facts.frame(receiver.fin_frame)));
   } else if (sender.fin_seen) {
-    verdict.frames.push_back(sender.fin_frame);
+    verdict.frames.push_back(facts.frame(sender.fin_frame));
     verdict.evidence.push_back(fmt::format("the sender's own FIN in frame {} came first: an abortive close",
-                                           sender.fin_frame));
+                                           facts.frame(sender.fin_frame)));
   } else {
     verdict.evidence.push_back("no FIN from the sender before: the connection was aborted, not closed");
   }
@@ -75,10 +76,10 @@ std::optional<Verdict> rule_abort(const Facts& facts) {
                       (!sender.data_seen || receiver.last_data_ts > sender.last_data_ts);
   if (unread) {
     verdict.cause = Cause::abort_unread_data;
-    verdict.frames.push_back(receiver.last_data_frame);
+    verdict.frames.push_back(facts.frame(receiver.last_data_frame));
     verdict.evidence.push_back(fmt::format(
         "the peer's data in frame {} was the last thing the sender received, and it sent no data after it",
-        receiver.last_data_frame));
+        facts.frame(receiver.last_data_frame)));
     verdict.alternatives.push_back(Cause::abort);
     verdict.explanation = fmt::format("{} closed the connection while {}'s data was still unread",
                                       facts.rst.src.to_string(), facts.rst.dst.to_string());

@@ -13,17 +13,18 @@ std::optional<Verdict> rule_data_after_close(const Facts& facts) {
   if (!sender.fin_seen || !receiver.data_seen) return std::nullopt;
   // Data that came after the sender's FIN, or that crossed it on the wire.
   const bool data_after_fin = receiver.last_data_ts >= sender.fin_ts ||
-                              (facts.answers_data && receiver.last_data_frame + 4 >= sender.fin_frame);
+                              (facts.answers_data &&
+                               facts.frame(receiver.last_data_frame) + 4 >= facts.frame(sender.fin_frame));
   if (!data_after_fin) return std::nullopt;
   Verdict verdict;
   verdict.cause = Cause::data_after_close;
   verdict.confidence = receiver.last_data_ts >= sender.fin_ts ? Confidence::high : Confidence::medium;
-  verdict.frames = {sender.fin_frame, receiver.last_data_frame};
-  verdict.evidence.push_back(fmt::format("the sender closed with a FIN in frame {}", sender.fin_frame));
+  verdict.frames = {facts.frame(sender.fin_frame), facts.frame(receiver.last_data_frame)};
+  verdict.evidence.push_back(fmt::format("the sender closed with a FIN in frame {}", facts.frame(sender.fin_frame)));
   verdict.evidence.push_back(fmt::format(
       "data from the receiver {} in frame {}",
       receiver.last_data_ts >= sender.fin_ts ? "arrived after that FIN" : "crossed that FIN",
-      receiver.last_data_frame));
+      facts.frame(receiver.last_data_frame)));
   if (receiver.last_data_ts < sender.fin_ts) verdict.alternatives.push_back(Cause::abort_unread_data);
   if (facts.context.seq_is_fin) verdict.evidence.push_back("seq = the sender's FIN seq");
   verdict.explanation = fmt::format(

@@ -58,7 +58,7 @@ std::optional<Verdict> rule_forged(const Facts& facts) {
   // RST_SEQ_CHANGE: a genuine stack never resets with a seq beyond what it has sent.
   for (const SegmentBrief& later : after.sender_rsts) {
     if (later.ts_ns - facts.rst.ts_ns > 2'000'000'000) break;
-    if (seq_gt(later.seq, facts.rst.seq + 2) && sender.seq_known && seq_gt(later.seq, sender.next_seq) &&
+    if (seq_gt(later.seq, facts.rst.seq + 2) && sender.seq_known() && seq_gt(later.seq, sender.next_seq) &&
         !sender.fin_seen) {
       strength += 2;
       verdict.frames.push_back(later.frame);

@@ -32,12 +32,12 @@ std::optional<Verdict> rule_half_open(const Facts& facts) {
 
   // (b) A SYN from a restarted host drew an ACK, not a SYN/ACK (RFC 5961 §4, RFC 9293 Figure 10).
   const bool sender_sent_syn = facts.sender.syn_seen && !facts.answers_synack;
-  if (facts.answers_pure_ack && (connection.syn_in_established || (sender_sent_syn && !connection.synack_seen))) {
+  if (facts.answers_pure_ack && (context.rare.syn_in_established || (sender_sent_syn && !connection.synack_seen))) {
     verdict.confidence = Confidence::high;
-    verdict.frames = {facts.sender.syn_frame, context.answers.frame};
+    verdict.frames = {facts.frame(facts.sender.syn_frame), context.answers.frame};
     verdict.evidence.push_back(fmt::format(
         "the sender's SYN in frame {} drew a bare ACK in frame {}, not a SYN/ACK: the peer still held an older connection",
-        facts.sender.syn_frame, context.answers.frame));
+        facts.frame(facts.sender.syn_frame), context.answers.frame));
     verdict.evidence.push_back("seq = that ACK's ack, as a host with no such connection answers (RFC 9293 §3.5.2)");
     verdict.explanation = fmt::format(
         "{} still held an old connection on this 4-tuple that {} had forgotten (restart); the RST clears it",
@@ -67,7 +67,7 @@ std::optional<Verdict> rule_half_open(const Facts& facts) {
   } else if (facts.sender_spoke && !facts.sender.fin_seen) {
     verdict.confidence = Confidence::high;
     verdict.evidence.push_back(fmt::format("the sender had taken part in this connection (its last packet in frame {})",
-                                           facts.sender.last_frame));
+                                           facts.frame(facts.sender.last_frame)));
   } else if (!facts.sender_spoke) {
     verdict.evidence.push_back("the capture shows nothing from the sender before");
   }

@@ -22,10 +22,10 @@ std::optional<Verdict> rule_idle_timeout(const Facts& facts) {
   const ResetContext& context = facts.context;
   if (!context.answers.valid || !facts.synchronized) return std::nullopt;
   // Damaged or reordered timestamps can make the measured round trip anything: bound it.
-  const int64_t rtt = std::clamp<int64_t>(context.connection.handshake_rtt_ns, 0, 3600 * second);
+  const int64_t rtt = std::clamp<int64_t>(context.connection.handshake_rtt_ns(), 0, 3600 * second);
   const int64_t threshold = std::max<int64_t>(second, 20 * rtt);
   const bool from_path = facts.ttl_known && !facts.ttl_matches;
-  const int64_t quiet_before_rst = facts.rst.ts_ns - context.connection.last_ts;
+  const int64_t quiet_before_rst = facts.rst.ts_ns - context.connection.last_ts();
   const bool answers_after_silence = context.silence_ns >= threshold && context.since_answers_ns <= 2 * second;
   const bool out_of_silence = from_path && quiet_before_rst >= threshold && !context.connection.closed();
   if (!answers_after_silence && !out_of_silence) return std::nullopt;

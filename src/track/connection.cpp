@@ -1,6 +1,7 @@
 #include "track/connection.hpp"
 
 #include <cstring>
+#include <string_view>
 
 namespace rstscope {
 
@@ -39,9 +40,47 @@ uint64_t ConnectionKey::hash() const {
   return value;
 }
 
+namespace {
+
+// The 16 letters a history holds, as 4-bit codes.
+constexpr std::string_view history_letters = "shadfrtwSHADFRTW";
+
+}  // namespace
+
 void History::add(char letter, bool originator) {
-  const char shown = originator ? static_cast<char>(letter - 'a' + 'A') : letter;
-  if (length_ < capacity) letters_[length_++] = shown;
+  if (length_ == capacity) return;
+  const auto code = static_cast<uint8_t>(history_letters.find(letter) + (originator ? 8 : 0));
+  codes_[length_ / 2] |= static_cast<uint8_t>(code << (length_ % 2 * 4));
+  ++length_;
+}
+
+std::string History::str() const {
+  std::string letters(length_, ' ');
+  for (size_t i = 0; i < length_; ++i) letters[i] = history_letters[(codes_[i / 2] >> (i % 2 * 4)) & 0xf];
+  return letters;
+}
+
+void Connection::set_last_ts(bool from_originator, int64_t ts_ns) {
+  Stamp& stamp = sender(from_originator).last_ts;
+  set_time(stamp, ts_ns);
+  last_from_originator = from_originator;
+  last_ts_rest = static_cast<uint32_t>(std::max<int64_t>(ts_ns - first_ts, 0) - to_ns(stamp.ticks));
+}
+
+void Connection::coarsen() {
+  const auto coarser = [this](uint32_t& ticks) { ticks = time_shift == 0 ? ticks / 1000 : ticks >> 1; };
+  const Stamp& last = (last_from_originator ? originator : responder).last_ts;
+  const int64_t last_offset = to_ns(last.ticks) + last_ts_rest;
+  for (Endpoint* side : {&originator, &responder}) {
+    coarser(side->last_ts.ticks);
+    coarser(side->last_data_ts.ticks);
+    coarser(side->fin_ts.ticks);
+    coarser(side->gap_before_last.ticks);
+  }
+  coarser(handshake_rtt.ticks);
+  ++time_shift;
+  // Less than one unit, which stays under 2^32 ns for any offset an int64_t holds.
+  last_ts_rest = static_cast<uint32_t>(last_offset - to_ns(last.ticks));
 }
 
 }  // namespace rstscope

@@ -1,5 +1,6 @@
 #pragma once
 // track/: the state of one TCP connection as an observer sees it from both directions.
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <string>
@@ -22,33 +23,57 @@ struct ConnectionKey {
   friend bool operator==(const ConnectionKey&, const ConnectionKey&) = default;
 };
 
+// Times and frame numbers are kept in 32 bits, relative to the connection's first packet, and
+// read through the Connection.
+// A time within the connection, in its time unit. Stamps of one connection compare like the
+// times they stand for.
+struct Stamp {
+  uint32_t ticks = 0;
+  friend auto operator<=>(const Stamp&, const Stamp&) = default;
+};
+// A duration, in the connection's time unit.
+struct Span {
+  uint32_t ticks = 0;
+};
+// A frame number as its offset from the connection's first frame plus one: 0 for none, and for a
+// frame too far on to tell (evidence drops frame 0).
+struct FrameRef {
+  uint32_t offset = 0;
+};
+
 // What one side of the connection did, as seen on the wire.
 struct Endpoint {
-  // Ordered widest last-to-first so the struct packs without holes.
+  // Ordered widest first so the struct packs without holes.
   uint32_t isn = 0;
   uint32_t next_seq = 0;     // highest seq + length sent: the sender's SND.NXT as seen
   uint32_t max_ack = 0;      // highest ack sent: what this side has received in order
   uint32_t fin_seq = 0;
   uint32_t last_seq = 0, last_ack = 0;  // of the last non-RST segment it sent
-  uint32_t max_window = 0;   // largest scaled window advertised
   uint32_t packets = 0;
-  uint32_t last_payload = 0;  // payload length of its last non-RST segment
+  uint32_t last_payload : 24 = 0;  // payload length of its last non-RST segment (records are under 16 MiB)
+  uint32_t last_flags : 8 = 0;
+  Stamp last_ts;
+  Stamp last_data_ts;
+  Stamp fin_ts;
+  Span gap_before_last;      // the connection's silence just before its last packet
+  FrameRef last_frame;
+  FrameRef syn_frame;
+  FrameRef fin_frame;
+  FrameRef last_data_frame;
+  uint32_t bytes_low = 0;    // bytes() in two parts, so the struct needs no 8-byte alignment
+  uint16_t bytes_high = 0;
   uint16_t window = 0;       // last raw window
   uint16_t ip_id = 0;        // last IP ID
-  uint16_t packets_with_ip_id = 0;
-  uint16_t zero_windows = 0;       // zero-window advertisements
-  uint16_t keepalives = 0;         // keep-alive probes since its last ACK progress
-  uint16_t retransmissions = 0;    // retransmitted data segments
-  uint16_t stalled_retransmissions = 0;  // retransmissions since the peer's ack last moved
   uint16_t resets = 0;
-  uint16_t episode_resets = 0;     // RSTs since it last sent anything else
-  uint8_t window_scale = 0;  // negotiated shift (0 until both sides offer it)
-  uint8_t offered_scale = 0xff;
-  uint8_t ttl = 0;           // TTL of its first non-RST packet
+  uint16_t max_window_raw = 0;  // max_window() = max_window_raw << max_window_shift
   uint8_t ttl_min = 255, ttl_max = 0;  // over its non-RST packets
-  uint8_t last_flags = 0;
   uint8_t fin_acks = 0;      // ACKs it sent that cover the peer's FIN
-  bool seq_known : 1 = false;    // next_seq holds a real value
+  uint8_t window_scale : 4 = 0;   // negotiated shift (0 until both sides offer it)
+  uint8_t offered_scale : 4 = no_scale;  // its SYN's shift, capped at 14 as it is applied
+  uint8_t max_window_shift : 4 = 0;
+  // Saturating at 3, which is all the rules ask: did it speak, and (IPv4) did 3 packets carry IP IDs.
+  uint8_t non_rst_packets : 2 = 0;
+  uint8_t episode_resets : 2 = 0;  // RSTs since it last sent anything else, saturating at 3
   bool ack_known : 1 = false;
   bool syn_seen : 1 = false;
   bool fin_seen : 1 = false;
@@ -57,62 +82,93 @@ struct Endpoint {
   bool df_missing : 1 = false;         // some of its packets did not
   bool ip_id_incrementing : 1 = true;  // every IP ID so far was a small step up from the last
   bool ip_id_zero : 1 = true;          // every IP ID so far was zero
-  uint64_t bytes = 0;
-  int64_t last_ts = 0;
-  int64_t last_data_ts = 0;
-  int64_t fin_ts = 0;
-  int64_t zero_window_ts = 0;      // last zero-window advertisement
-  int64_t gap_before_last_ns = 0;  // the connection's silence just before its last packet
-  uint64_t last_frame = 0;
-  uint64_t syn_frame = 0;
-  uint64_t fin_frame = 0;
-  uint64_t last_data_frame = 0;
-  uint64_t zero_window_frame = 0;
-  uint64_t keepalive_frame = 0;
-  uint64_t episode_rst_frame = 0;  // the first RST of its current episode
 
+  static constexpr uint8_t no_scale = 15;  // its SYN offered no window scale
+
+  // next_seq holds a real value: every non-RST segment gives it one.
+  bool seq_known() const { return non_rst_packets > 0; }
   bool usual_ttl(uint8_t value) const { return ttl_max != 0 && value >= ttl_min && value <= ttl_max; }
   // The window it last offered, scaled.
   uint32_t scaled_window() const { return static_cast<uint32_t>(window) << window_scale; }
+  // Largest scaled window advertised: always some raw window times its shift, so it packs exactly.
+  uint32_t max_window() const { return static_cast<uint32_t>(max_window_raw) << max_window_shift; }
+  void offer_window(uint16_t raw, uint8_t shift) {
+    if ((static_cast<uint32_t>(raw) << shift) <= max_window()) return;
+    max_window_raw = raw;
+    max_window_shift = shift & 0xf;
+  }
+  uint64_t bytes() const { return static_cast<uint64_t>(bytes_high) << 32 | bytes_low; }
+  void add_bytes(uint32_t count) {
+    const uint64_t total = bytes() + count;
+    bytes_low = static_cast<uint32_t>(total);
+    bytes_high = static_cast<uint16_t>(total >> 32);
+  }
+};
+
+// What only some connections show, kept out of the Connection (ConnectionTable::rare) so the
+// common connection stays small. Absent, every field reads as its default.
+struct EndpointRare {
+  int64_t zero_window_ts = 0;      // last zero-window advertisement
+  FrameRef zero_window_frame;
+  FrameRef keepalive_frame;
+  FrameRef episode_rst_frame;      // the first RST of its current episode, once it has two
+  uint16_t zero_windows = 0;       // zero-window advertisements
+  uint16_t keepalives = 0;         // keep-alive probes since its last ACK progress
+  uint16_t retransmissions = 0;    // retransmitted data segments
+  uint16_t stalled_retransmissions = 0;  // retransmissions since the peer's ack last moved
+};
+
+struct ConnectionRare {
+  EndpointRare originator, responder;
+  FrameRef syn_in_established_frame;
+  bool syn_in_established = false;  // a SYN arrived while the connection was synchronized
+
+  EndpointRare& side(bool of_originator) { return of_originator ? originator : responder; }
+  const EndpointRare& side(bool of_originator) const { return of_originator ? originator : responder; }
 };
 
 // Zeek-style history letters: upper case for the originator, lower case for the responder.
 class History {
  public:
   void add(char letter, bool originator);
-  std::string str() const { return std::string(letters_.data(), length_); }
+  std::string str() const;
 
  private:
   static constexpr size_t capacity = 23;
-  std::array<char, capacity> letters_{};
+  std::array<uint8_t, (capacity + 1) / 2> codes_{};  // two 4-bit letter codes per byte
   uint8_t length_ = 0;
 };
 
+// Times are kept as Stamps and Spans in the connection's time unit: 1 ns while it is younger
+// than 4.3 s, then 1 us << (time_shift - 1), coarsened as it grows older, so times keep 1 us or
+// better for 71 minutes. Times before first_ts count as first_ts.
 struct Connection {
+  // Ordered so the struct packs tightly.
   ConnectionKey key;
-  uint64_t id = 0;
-  Endpoint originator, responder;
   History history;
-  int64_t first_ts = 0, last_ts = 0;
-  uint64_t first_frame = 0;
-  uint64_t packets = 0;
-  uint32_t resets = 0;
-  uint32_t pending_resets = 0;   // RSTs still waiting for their horizon
-  uint64_t newest_pending = 0;   // number + 1 of its newest waiting RST, 0 for none
-  int64_t handshake_rtt_ns = 0;  // SYN to the final handshake ACK, as seen
+  uint8_t time_shift = 0;
+  bool handshake_seen : 1 = false;   // SYN from the originator seen
+  bool synack_seen : 1 = false;
+  bool established : 1 = false;      // the handshake's final ACK, or data both ways
+  bool originator_known : 1 = true;  // false when the first packet did not tell who opened it
+  bool originator_is_low : 1 = true;  // which side of the key opened the connection
+  bool last_from_originator : 1 = false;  // who sent its last packet
+  uint8_t list = 0;               // the idle list it is on
   uint16_t synack_retransmissions = 0;
   uint16_t syn_retransmissions = 0;
-  bool handshake_seen = false;   // SYN from the originator seen
-  bool synack_seen = false;
-  bool established = false;      // the handshake's final ACK, or data both ways
-  bool originator_known = true;  // false when the first packet did not tell who opened it
-  bool syn_in_established = false;  // a SYN arrived while the connection was synchronized
-  bool originator_is_low = true;  // which side of the key opened the connection
-  uint8_t list = 0;               // the idle list it is on
-  uint64_t syn_in_established_frame = 0;
+  uint32_t last_ts_rest = 0;     // what last_ts() has below the time unit
+  uint64_t id = 0;
+  int64_t first_ts = 0;
+  uint64_t first_frame = 0;
+  uint64_t newest_pending = 0;   // number + 1 of its newest waiting RST, 0 for none
+  int64_t touched_ts = 0;        // when it was last moved to the front of its list
+  uint32_t resets = 0;
+  uint32_t pending_resets = 0;   // RSTs still waiting for their horizon
+  Span handshake_rtt;            // SYN to the final handshake ACK, as seen
+  uint32_t rare = 0;             // its ConnectionRare in the table, 0 for none
   // Links for the idle lists, by pool index.
   uint32_t older = 0, newer = 0;
-  int64_t touched_ts = 0;        // when it was last moved to the front of its list
+  Endpoint originator, responder;
 
   const Address& originator_address() const { return originator_is_low ? key.low_address : key.high_address; }
   uint16_t originator_port() const { return originator_is_low ? key.low_port : key.high_port; }
@@ -121,7 +177,47 @@ struct Connection {
   bool from_originator(const Segment& segment) const { return key.from_low(segment) == originator_is_low; }
   Endpoint& sender(bool from_originator) { return from_originator ? originator : responder; }
   Endpoint& receiver(bool from_originator) { return from_originator ? responder : originator; }
+  const Endpoint& sender(bool from_originator) const { return from_originator ? originator : responder; }
+  const Endpoint& receiver(bool from_originator) const { return from_originator ? responder : originator; }
   bool closed() const { return (originator.fin_seen && responder.fin_seen) || resets > 0; }
+
+  uint64_t packets() const { return uint64_t{originator.packets} + responder.packets; }
+  // Its last packet's time, to the nanosecond: it is printed, and it ages connections out.
+  int64_t last_ts() const {
+    return time(last_from_originator ? originator.last_ts : responder.last_ts) + last_ts_rest;
+  }
+  int64_t handshake_rtt_ns() const { return duration(handshake_rtt); }
+
+  int64_t time(Stamp stamp) const { return first_ts + to_ns(stamp.ticks); }
+  int64_t duration(Span span) const { return to_ns(span.ticks); }
+  uint64_t frame(FrameRef ref) const { return ref.offset == 0 ? 0 : first_frame + ref.offset - 1; }
+  // `stamp` and `span` must be the connection's own fields: a coarser unit rescales only those.
+  void set_time(Stamp& stamp, int64_t ts_ns) { stamp.ticks = to_ticks(std::max<int64_t>(ts_ns - first_ts, 0)); }
+  void set_duration(Span& span, int64_t ns) { span.ticks = to_ticks(std::max<int64_t>(ns, 0)); }
+  void set_frame(FrameRef& ref, uint64_t frame) const {
+    const uint64_t offset = frame - first_frame;
+    ref.offset = frame < first_frame || offset >= 0xffffffffu ? 0 : static_cast<uint32_t>(offset + 1);
+  }
+  // Records the time of the packet `from_originator` just sent as that side's and the connection's last.
+  void set_last_ts(bool from_originator, int64_t ts_ns);
+
+ private:
+  int64_t to_ns(uint32_t ticks) const {
+    return time_shift == 0 ? int64_t{ticks} : (int64_t{ticks} * 1000) << (time_shift - 1);
+  }
+  // Makes `ns` (non-negative) fit a tick count, coarsening the unit as needed.
+  uint32_t to_ticks(int64_t ns) {
+    while (true) {
+      const int64_t ticks = time_shift == 0 ? ns : (ns / 1000) >> (time_shift - 1);
+      if (ticks <= 0xffffffff) return static_cast<uint32_t>(ticks);
+      coarsen();
+    }
+  }
+  // Doubles the time unit (from 1 ns straight to 1 us), rescaling every Stamp and Span it holds.
+  void coarsen();
 };
+
+// Every live connection costs this much plus its table slot: keep it from growing.
+static_assert(sizeof(Connection) <= 296, "Connection grew");
 
 }  // namespace rstscope

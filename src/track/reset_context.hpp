@@ -55,6 +55,7 @@ struct ResetContext {
   bool connection_new = false;       // the RST was the first packet seen on this 4-tuple
   int64_t deadline_ns = 0;           // the capture's clock at which its horizon ends
   Connection connection;             // snapshot just before the RST
+  ConnectionRare rare;               // its rare part, as it stood then
   SegmentBrief answers;              // the receiver's last segment before the RST
   int64_t silence_ns = 0;            // how long the connection was silent before `answers`
   int64_t since_answers_ns = -1;     // time from `answers` to the RST, -1 when none

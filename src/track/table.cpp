@@ -30,6 +30,7 @@ ConnectionTable::ConnectionTable(uint64_t max_connections)
   pool_.reserve(max_connections_ + 1);
   advise_huge_pages(pool_.data(), pool_.capacity() * sizeof(Connection));
   pool_.emplace_back();
+  rare_pool_.emplace_back();
 }
 
 Connection* ConnectionTable::find(const ConnectionKey& key, uint64_t hash) {
@@ -96,9 +97,21 @@ void ConnectionTable::erase(Connection* connection) {
     }
   }
   slots_[hole] = Slot{0, empty};
+  if (connection->rare != 0) rare_free_.push_back(connection->rare);
   pool_[index] = Connection{};
   free_.push_back(index);
   --size_;
+}
+
+ConnectionRare& ConnectionTable::rare(Connection& connection) {
+  if (connection.rare != 0) return rare_pool_[connection.rare];
+  if (rare_free_.empty()) {
+    connection.rare = static_cast<uint32_t>(rare_pool_.size());
+    return rare_pool_.emplace_back();
+  }
+  connection.rare = rare_free_.back();
+  rare_free_.pop_back();
+  return rare_pool_[connection.rare] = ConnectionRare{};
 }
 
 void ConnectionTable::unlink(uint32_t index) {
@@ -129,6 +142,8 @@ void ConnectionTable::clear() {
   std::fill(slots_.begin(), slots_.end(), Slot{0, empty});
   pool_.resize(1);
   free_.clear();
+  rare_pool_.resize(1);
+  rare_free_.clear();
   std::fill(std::begin(newest_), std::end(newest_), 0u);
   std::fill(std::begin(oldest_), std::end(oldest_), 0u);
   size_ = 0;

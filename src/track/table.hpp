@@ -1,6 +1,7 @@
 #pragma once
 // An open-addressing table of connections with preallocated storage and two idle lists.
 #include <cstdint>
+#include <deque>
 #include <vector>
 
 #include "track/connection.hpp"
@@ -44,6 +45,11 @@ class ConnectionTable {
       if (pool_[index].list != 0) visit(pool_[index]);
     }
   }
+  // A connection's rare part: made on first use, freed with the connection.
+  ConnectionRare& rare(Connection& connection);
+  ConnectionRare* find_rare(const Connection& connection) {
+    return connection.rare == 0 ? nullptr : &rare_pool_[connection.rare];
+  }
   // Forgets every connection at once (the end of the input), without erasing them one by one.
   void clear();
 
@@ -66,6 +72,8 @@ class ConnectionTable {
   uint64_t mask_ = 0;
   std::vector<Connection> pool_;  // index 0 is a sentinel, never used
   std::vector<uint32_t> free_;
+  std::deque<ConnectionRare> rare_pool_;  // index 0 is a sentinel; a deque keeps references valid
+  std::vector<uint32_t> rare_free_;
   // Heads (newest) and tails (oldest) of the idle lists, by list number.
   uint32_t newest_[4] = {0, 0, 0, 0};
   uint32_t oldest_[4] = {0, 0, 0, 0};

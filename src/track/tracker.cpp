@@ -25,6 +25,13 @@ bool is_pure_ack(const Segment& segment) {
          segment.has(tcp_flag::ack);
 }
 
+// The first RST of the side's current episode, 0 when it is in none.
+uint64_t episode_first_frame(const Connection& connection, const Endpoint& side, const EndpointRare& rare) {
+  if (side.episode_resets == 0) return 0;
+  // With one RST in the episode, that RST is the side's last packet.
+  return connection.frame(side.episode_resets == 1 ? side.last_frame : rare.episode_rst_frame);
+}
+
 uint64_t prefix_key(const Address& address, uint16_t port) {
   uint64_t value = 1469598103934665603ull ^ address.family;
   const size_t length = address.is_v6() ? 8 : 3;  // a /64 or a /24
@@ -181,27 +188,31 @@ Connection* Tracker::create(const ConnectionKey& key, uint64_t hash, const Segme
 void Tracker::update(Connection& connection, const Segment& segment, bool from_originator) {
   Endpoint& sender = connection.sender(from_originator);
   Endpoint& receiver = connection.receiver(from_originator);
-  const int64_t gap = connection.packets == 0 ? 0 : segment.ts_ns - connection.last_ts;
-  ++connection.packets;
-  connection.last_ts = segment.ts_ns;
+  const int64_t gap = connection.packets() == 0 ? 0 : segment.ts_ns - connection.last_ts();
+  const FrameRef previous_frame = sender.last_frame;
   ++sender.packets;
-  sender.last_ts = segment.ts_ns;
-  sender.last_frame = segment.frame;
-  sender.gap_before_last_ns = gap;
-  receiver.keepalives = 0;  // the receiver's probes were answered
+  connection.set_last_ts(from_originator, segment.ts_ns);
+  connection.set_frame(sender.last_frame, segment.frame);
+  connection.set_duration(sender.gap_before_last, gap);
+  if (ConnectionRare* rare = table_.find_rare(connection)) {
+    rare->side(!from_originator).keepalives = 0;  // the receiver's probes were answered
+  }
 
   if (segment.has(tcp_flag::rst)) {
     ++stats_.resets;
     ++connection.resets;
     ++sender.resets;
-    if (sender.episode_resets++ == 0) sender.episode_rst_frame = segment.frame;
+    // The episode's first RST is kept apart once it is no longer the sender's last packet.
+    if (sender.episode_resets == 1) {
+      table_.rare(connection).side(from_originator).episode_rst_frame = previous_frame;
+    }
+    if (sender.episode_resets < 3) ++sender.episode_resets;
     connection.history.add('r', from_originator);
     return;
   }
 
   sender.episode_resets = 0;  // it spoke again: a later RST starts a new episode
   // Fingerprint of the sender's own packets, for comparison with RSTs in its name.
-  if (sender.ttl_max == 0) sender.ttl = segment.ttl;
   sender.ttl_min = std::min(sender.ttl_min, segment.ttl);
   sender.ttl_max = std::max(sender.ttl_max, segment.ttl);
   if (segment.df) {
@@ -210,13 +221,12 @@ void Tracker::update(Connection& connection, const Segment& segment, bool from_o
     sender.df_missing = true;
   }
   if (!segment.src.is_v6()) {
-    if (sender.packets_with_ip_id > 0) {
+    if (sender.seq_known()) {  // an earlier packet of its own carried an IP ID
       const uint16_t step = static_cast<uint16_t>(segment.ip_id - sender.ip_id);
       if (step == 0 || step > 1024) sender.ip_id_incrementing = false;
     }
     if (segment.ip_id != 0) sender.ip_id_zero = false;
     sender.ip_id = segment.ip_id;
-    if (sender.packets_with_ip_id < 0xffff) ++sender.packets_with_ip_id;
   }
 
   const uint32_t end = segment.seq + segment.seq_len();
@@ -227,58 +237,63 @@ void Tracker::update(Connection& connection, const Segment& segment, bool from_o
       else ++connection.syn_retransmissions;
     } else if (sender.syn_seen || (connection.established && !segment.has(tcp_flag::ack))) {
       // A new SYN inside a synchronized connection: a restarted peer (RFC 5961 §4).
-      connection.syn_in_established = true;
-      connection.syn_in_established_frame = segment.frame;
+      ConnectionRare& rare = table_.rare(connection);
+      rare.syn_in_established = true;
+      connection.set_frame(rare.syn_in_established_frame, segment.frame);
     }
     if (!sender.syn_seen || !retransmitted) {
       sender.isn = segment.seq;
       sender.next_seq = end;
-      sender.seq_known = true;
     }
     sender.syn_seen = true;
-    sender.syn_frame = segment.frame;
-    sender.offered_scale = segment.window_scale;
+    connection.set_frame(sender.syn_frame, segment.frame);
+    const uint8_t offered = std::min<uint8_t>(segment.window_scale, 14);  // as it will be applied
+    sender.offered_scale = (segment.window_scale == 0xff ? Endpoint::no_scale : offered) & 0xf;
     if (segment.has(tcp_flag::ack)) {
       connection.synack_seen = true;
       sink_.service_accepted(segment);
       sink_.host_packet(segment.src, segment.ttl);
       // RFC 7323 §2.2: scaling applies only when both SYNs carried the option.
-      if (receiver.offered_scale != 0xff && sender.offered_scale != 0xff) {
-        sender.window_scale = std::min<uint8_t>(sender.offered_scale, 14);
-        receiver.window_scale = std::min<uint8_t>(receiver.offered_scale, 14);
+      if (receiver.offered_scale != Endpoint::no_scale && sender.offered_scale != Endpoint::no_scale) {
+        sender.window_scale = sender.offered_scale;
+        receiver.window_scale = receiver.offered_scale;
       }
     } else if (from_originator) {
       connection.handshake_seen = true;
     }
     if (!(sender.syn_seen && retransmitted)) connection.history.add(segment.has(tcp_flag::ack) ? 'h' : 's', from_originator);
-  } else if (!sender.seq_known) {
+  } else if (!sender.seq_known()) {
     sender.next_seq = end;
-    sender.seq_known = true;
   } else if (seq_gt(end, sender.next_seq) && seq_diff(end, sender.next_seq) < too_far_seq) {
     if (seq_lt(segment.seq, sender.next_seq) && segment.payload_len > 0) ++stats_.out_of_order;
     sender.next_seq = end;
   } else if (segment.payload_len > 1 && seq_lt(segment.seq, sender.next_seq)) {
     ++stats_.retransmissions;
-    ++sender.retransmissions;
-    ++sender.stalled_retransmissions;
-    if (sender.retransmissions == 1 || sender.retransmissions == 10) connection.history.add('t', from_originator);
+    EndpointRare& rare = table_.rare(connection).side(from_originator);
+    ++rare.retransmissions;
+    ++rare.stalled_retransmissions;
+    if (rare.retransmissions == 1 || rare.retransmissions == 10) connection.history.add('t', from_originator);
   } else if (segment.payload_len <= 1 && segment.seq + 1 == sender.next_seq &&
              !segment.has(tcp_flag::fin) && (sender.data_seen || connection.established)) {
     // Keep-alive probe: one byte below SND.NXT, so the peer must answer with an ACK (RFC 9293 §3.8.4).
-    ++sender.keepalives;
-    sender.keepalive_frame = segment.frame;
+    EndpointRare& rare = table_.rare(connection).side(from_originator);
+    ++rare.keepalives;
+    connection.set_frame(rare.keepalive_frame, segment.frame);
   }
 
   if (segment.has(tcp_flag::ack)) {
     if (receiver.fin_seen && segment.ack == receiver.fin_seq + 1 && sender.fin_acks < 255) ++sender.fin_acks;
     if (!sender.ack_known || seq_gt(segment.ack, sender.max_ack)) {
-      if (sender.ack_known) receiver.stalled_retransmissions = 0;
+      ConnectionRare* rare = table_.find_rare(connection);
+      if (sender.ack_known && rare != nullptr) rare->side(!from_originator).stalled_retransmissions = 0;
       sender.max_ack = segment.ack;
       sender.ack_known = true;
     }
     if (connection.synack_seen && from_originator && !connection.established) {
       connection.established = true;
-      if (connection.originator.syn_seen) connection.handshake_rtt_ns = segment.ts_ns - connection.first_ts;
+      if (connection.originator.syn_seen) {
+        connection.set_duration(connection.handshake_rtt, segment.ts_ns - connection.first_ts);
+      }
     }
     if (!sender.data_seen && segment.payload_len == 0 && !segment.has(tcp_flag::syn) &&
         !segment.has(tcp_flag::fin) && sender.packets <= 3) {
@@ -287,23 +302,23 @@ void Tracker::update(Connection& connection, const Segment& segment, bool from_o
   }
   if (!segment.has(tcp_flag::syn)) {
     sender.window = segment.window;
-    const uint32_t scaled = sender.scaled_window();
-    sender.max_window = std::max(sender.max_window, scaled);
+    sender.offer_window(segment.window, sender.window_scale);
     if (segment.window == 0) {
-      if (sender.zero_windows++ == 0) connection.history.add('w', from_originator);
-      sender.zero_window_ts = segment.ts_ns;
-      sender.zero_window_frame = segment.frame;
+      EndpointRare& rare = table_.rare(connection).side(from_originator);
+      if (rare.zero_windows++ == 0) connection.history.add('w', from_originator);
+      rare.zero_window_ts = segment.ts_ns;
+      connection.set_frame(rare.zero_window_frame, segment.frame);
     }
   } else {
     sender.window = segment.window;  // SYN windows are never scaled (RFC 7323 §2.2)
-    sender.max_window = std::max<uint32_t>(sender.max_window, segment.window);
+    sender.offer_window(segment.window, 0);
   }
   if (segment.payload_len > 0) {
     if (!sender.data_seen) connection.history.add('d', from_originator);
     sender.data_seen = true;
-    sender.bytes += segment.payload_len;
-    sender.last_data_ts = segment.ts_ns;
-    sender.last_data_frame = segment.frame;
+    sender.add_bytes(segment.payload_len);
+    connection.set_time(sender.last_data_ts, segment.ts_ns);
+    connection.set_frame(sender.last_data_frame, segment.frame);
     if (receiver.data_seen && sender.data_seen && !connection.established && !connection.handshake_seen) {
       connection.established = true;
     }
@@ -312,14 +327,15 @@ void Tracker::update(Connection& connection, const Segment& segment, bool from_o
     if (!sender.fin_seen) connection.history.add('f', from_originator);
     sender.fin_seen = true;
     sender.fin_seq = segment.seq + segment.payload_len;
-    sender.fin_ts = segment.ts_ns;
-    sender.fin_frame = segment.frame;
+    connection.set_time(sender.fin_ts, segment.ts_ns);
+    connection.set_frame(sender.fin_frame, segment.frame);
   }
   if (sender.packets == 1 && segment.payload_len > 0) sink_.host_packet(segment.src, segment.ttl);
   sender.last_seq = segment.seq;
   sender.last_ack = segment.ack;
   sender.last_flags = segment.flags;
-  sender.last_payload = segment.payload_len;
+  sender.last_payload = segment.payload_len & 0xffffff;
+  if (sender.non_rst_packets < 3) ++sender.non_rst_packets;
 }
 
 void Tracker::open_reset(Connection& connection, const Segment& segment, bool from_originator,
@@ -339,22 +355,23 @@ void Tracker::open_reset(Connection& connection, const Segment& segment, bool fr
   context.connection_new = created;
   context.deadline_ns = segment.clock_ns + options_.horizon_ns;
   context.connection = connection;
+  if (const ConnectionRare* rare = table_.find_rare(connection)) context.rare = *rare;
   if (created) ++stats_.resets_without_connection;
   const Endpoint& sender = connection.sender(from_originator);
   const Endpoint& receiver = connection.receiver(from_originator);
   if (receiver.packets > 0) {
     SegmentBrief& answers = context.answers;
     answers.valid = true;
-    answers.frame = receiver.last_frame;
-    answers.ts_ns = receiver.last_ts;
+    answers.frame = connection.frame(receiver.last_frame);
+    answers.ts_ns = connection.time(receiver.last_ts);
     answers.seq = receiver.last_seq;
     answers.ack = receiver.last_ack;
     answers.flags = receiver.last_flags;
     answers.payload_len = receiver.last_payload;
     answers.from_originator = !from_originator;
     answers.ip_id = receiver.ip_id;
-    context.since_answers_ns = segment.ts_ns - receiver.last_ts;
-    context.silence_ns = receiver.gap_before_last_ns;
+    context.since_answers_ns = segment.ts_ns - answers.ts_ns;
+    context.silence_ns = connection.duration(receiver.gap_before_last);
   }
 
   // How the receiver would judge the RST's seq (RFC 9293 §3.10.7, RFC 5961 §3.2).
@@ -364,24 +381,24 @@ void Tracker::open_reset(Connection& connection, const Segment& segment, bool fr
     context.seq_check = segment.has(tcp_flag::ack) && segment.ack == receiver.isn + 1
                             ? SeqCheck::exact
                             : SeqCheck::out_of_window;
-  } else if (receiver.ack_known || sender.seq_known) {
+  } else if (receiver.ack_known || sender.seq_known()) {
     const uint32_t expected = receiver.ack_known ? receiver.max_ack : sender.next_seq;
     context.expected_seq = expected;
-    const uint32_t window = std::max<uint32_t>(receiver.ack_known ? receiver.scaled_window() : receiver.max_window, 1);
+    const uint32_t window = std::max<uint32_t>(receiver.ack_known ? receiver.scaled_window() : receiver.max_window(), 1);
     context.receive_window = window;
     context.seq_is_fin = sender.fin_seen && segment.seq == sender.fin_seq;
-    const bool exact = segment.seq == expected || (sender.seq_known && segment.seq == sender.next_seq) ||
+    const bool exact = segment.seq == expected || (sender.seq_known() && segment.seq == sender.next_seq) ||
                        context.seq_is_fin;
     if (exact) {
       context.seq_check = SeqCheck::exact;
-    } else if (seq_in_window(segment.seq, expected, std::max<uint32_t>(window, receiver.max_window))) {
+    } else if (seq_in_window(segment.seq, expected, std::max<uint32_t>(window, receiver.max_window()))) {
       context.seq_check = SeqCheck::in_window;
     } else {
       context.seq_check = SeqCheck::out_of_window;
     }
   }
   context.earlier_resets = sender.episode_resets;
-  context.earlier_reset_frame = sender.episode_rst_frame;
+  context.earlier_reset_frame = episode_first_frame(connection, sender, context.rare.side(from_originator));
 
   const uint64_t number = pending_base_ + pending_.size();
   pending_links_.push_back(connection.newest_pending);
@@ -421,7 +438,7 @@ void Tracker::observe_after(Connection& connection, const Segment& segment, bool
       } else if (!segment.has(tcp_flag::syn)) {
         const Endpoint& sender = context.connection.sender(context.from_originator);
         const bool own_stream =
-            sender.seq_known && std::abs(static_cast<int64_t>(seq_diff(segment.seq, sender.next_seq))) < too_far_seq;
+            sender.seq_known() && std::abs(static_cast<int64_t>(seq_diff(segment.seq, sender.next_seq))) < too_far_seq;
         if (own_stream && (segment.payload_len > 0 || segment.has(tcp_flag::ack))) after.sender_continued = true;
         // Did the segment the RST answered reach the real sender? Then nobody in the path dropped it.
         const SegmentBrief& answers = context.answers;
