@@ -67,7 +67,7 @@ void Diagnoser::judge_one(ResetContext& context) {
   finding.payload_len = rst.payload_len;
   finding.seq_check = context.seq_check;
   finding.from_originator = context.from_originator;
-  finding.connection_id = context.connection.id;
+  finding.connection_id = context.connection.id();
   finding.history = context.connection.history.str() + (context.from_originator ? "R" : "r");
   finding.frames.push_back(rst.frame);
 
@@ -118,14 +118,14 @@ void Diagnoser::judge_one(ResetContext& context) {
   finding.frames.erase(std::remove(finding.frames.begin(), finding.frames.end(), 0u), finding.frames.end());
   if (context.earlier_resets == 0) {
     firsts_.emplace(finding.frame, FirstReset{finding.frame, finding.cause, finding.confidence, finding.sender});
-    first_frames_[context.connection.id].push_back(finding.frame);
+    first_frames_[context.connection.id()].push_back(finding.frame);
   }
   if (context.payload_text_length > 0 && finding.cause != Cause::middlebox) {
     finding.evidence.push_back(fmt::format("the RST carries {} bytes of payload: \"{}\"", rst.payload_len,
                                            std::string_view(context.payload_text.data(), context.payload_text_length)));
   }
   ++diagnose_stats_.by_cause[static_cast<size_t>(finding.cause)];
-  causes_[context.connection.id].push_back(finding.cause);
+  causes_[context.connection.id()].push_back(finding.cause);
   patterns_.reset(context, finding);
   sink_.reset(finding);
 }
@@ -158,7 +158,7 @@ void Diagnoser::ended(const Connection& connection) {
   patterns_.connection_ended(connection);
   if (connection.resets == 0) return;
   ConnectionSummary summary;
-  summary.connection_id = connection.id;
+  summary.connection_id = connection.id();
   summary.originator = connection.originator_address();
   summary.originator_port = connection.originator_port();
   summary.responder = connection.responder_address();
@@ -178,12 +178,12 @@ void Diagnoser::ended(const Connection& connection) {
                   : by_originator               ? "reset by the originator"
                                                 : "reset by the responder";
   if (!connection.originator_known) summary.state += " (roles guessed: the handshake was not captured)";
-  auto entry = causes_.find(connection.id);
+  auto entry = causes_.find(connection.id());
   if (entry != causes_.end()) {
     summary.causes = std::move(entry->second);
     causes_.erase(entry);
   }
-  if (auto frames = first_frames_.find(connection.id); frames != first_frames_.end()) {
+  if (auto frames = first_frames_.find(connection.id()); frames != first_frames_.end()) {
     for (uint64_t frame : frames->second) firsts_.erase(frame);
     first_frames_.erase(frames);
   }

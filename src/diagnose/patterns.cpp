@@ -123,9 +123,9 @@ void Patterns::reset(const ResetContext& context, const Finding& finding) {
     if (Tally* lone = tally(unsolicited_prefix_, prefix_of(rst.dst))) lone->add(rst.ts_ns, rst.frame, &rst.src, window);
   }
   if (context.seq_check == SeqCheck::in_window || context.seq_check == SeqCheck::out_of_window) {
-    if (Tally* blind = tally(blind_by_connection_, context.connection.id)) {
+    if (Tally* blind = tally(blind_by_connection_, context.connection.id())) {
       blind->add(rst.ts_ns, rst.frame, &rst.src, window, rst.seq | (uint64_t{1} << 32));
-      blind_service_.try_emplace(context.connection.id, ServiceKey{rst.dst, rst.dport});
+      blind_service_.try_emplace(context.connection.id(), ServiceKey{rst.dst, rst.dport});
     }
   }
 }

@@ -325,7 +325,7 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
             }
           });
     merge([](const ShardLog& log) { return log.tick_ended.size(); },
-          [](const ShardLog& log, size_t i) { return log.tick_ended[i].id; },
+          [](const ShardLog& log, size_t i) { return log.tick_ended[i].id(); },
           [&](ShardLog& log, size_t i) { diagnoser.ended(log.tick_ended[i]); });
     merge([](const ShardLog& log) { return log.judged.size(); },
           [](const ShardLog& log, size_t i) { return log.judged[i].rst.frame; },

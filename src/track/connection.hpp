@@ -157,7 +157,6 @@ struct Connection {
   uint16_t synack_retransmissions = 0;
   uint16_t syn_retransmissions = 0;
   uint32_t last_ts_rest = 0;     // what last_ts() has below the time unit
-  uint64_t id = 0;
   int64_t first_ts = 0;
   uint64_t first_frame = 0;
   uint64_t newest_pending = 0;   // number + 1 of its newest waiting RST, 0 for none
@@ -170,6 +169,8 @@ struct Connection {
   uint32_t older = 0, newer = 0;
   Endpoint originator, responder;
 
+  // The connection's number: the frame of its first packet (one packet opens at most one).
+  uint64_t id() const { return first_frame; }
   const Address& originator_address() const { return originator_is_low ? key.low_address : key.high_address; }
   uint16_t originator_port() const { return originator_is_low ? key.low_port : key.high_port; }
   const Address& responder_address() const { return originator_is_low ? key.high_address : key.low_address; }
@@ -218,6 +219,6 @@ struct Connection {
 };
 
 // Every live connection costs this much plus its table slot: keep it from growing.
-static_assert(sizeof(Connection) <= 296, "Connection grew");
+static_assert(sizeof(Connection) <= 288, "Connection grew");
 
 }  // namespace rstscope

@@ -131,7 +131,7 @@ void Tracker::tick(int64_t clock_ns) {
 
 void Tracker::finish(int64_t clock_ns) {
   table_.visit_all([&](Connection& connection) {
-    if (connection.pending_resets > 0 || sink_.wants(connection)) ending_.emplace_back(connection.id, &connection);
+    if (connection.pending_resets > 0 || sink_.wants(connection)) ending_.emplace_back(connection.id(), &connection);
   });
   // Ids are first frames: this is the capture's order, whichever shard holds which connection.
   std::sort(ending_.begin(), ending_.end());
@@ -168,7 +168,6 @@ Connection* Tracker::create(const ConnectionKey& key, uint64_t hash, const Segme
                             bool& from_originator) {
   if (table_.size() >= table_.capacity()) make_room(segment.clock_ns);
   Connection* connection = table_.insert(key, hash);
-  connection->id = segment.frame;  // one segment opens at most one connection
   ++stats_.connections;
   const bool syn = segment.has(tcp_flag::syn) && !segment.has(tcp_flag::rst);
   if (syn) {
@@ -490,7 +489,7 @@ void Tracker::expire(int64_t clock_ns) {
   auto idle_before = [&](ConnectionTable::List list, int64_t timeout_ns) {
     table_.visit_oldest_first(list, [&](Connection& connection) {
       if (clock_ns - connection.touched_ts <= timeout_ns) return false;
-      ending_.emplace_back(connection.id, &connection);
+      ending_.emplace_back(connection.id(), &connection);
       return true;
     });
   };
@@ -518,7 +517,7 @@ void Tracker::release(int64_t clock_ns, bool all) {
     ResetContext& context = pending_.front();
     const ConnectionKey key = ConnectionKey::of(context.rst);
     Connection* connection = table_.find(key, key.hash());
-    if (connection != nullptr && connection->id == context.connection.id && connection->pending_resets > 0) {
+    if (connection != nullptr && connection->id() == context.connection.id() && connection->pending_resets > 0) {
       --connection->pending_resets;
       if (connection->newest_pending == pending_base_ + 1) connection->newest_pending = 0;
     }
