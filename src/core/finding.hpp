@@ -67,7 +67,7 @@ struct Finding {
   std::string injector;                  // injector family for forged resets, if recognised
   std::string kernel_reason;             // the sending host's sk_rst_reason, when known
   uint64_t duplicate_of = 0;             // frame of the first RST this one repeats, 0 if none
-  uint64_t connection_id = 0;            // the connection's number, in order of first sight
+  uint64_t connection_id = 0;            // the connection's number: the frame of its first packet
 };
 
 // A pattern that spans many connections: floods, scans, backscatter, blind reset attacks.
