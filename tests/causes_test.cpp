@@ -12,19 +12,6 @@ bool lists(const Finding& finding, Cause cause) {
   return std::find(finding.alternatives.begin(), finding.alternatives.end(), cause) != finding.alternatives.end();
 }
 
-// Opens a connection with a full handshake and one exchange of data.
-Scenario::Connection& established(Scenario& scenario, const char* client = "192.0.2.10",
-                                  const char* server = "198.51.100.20", uint16_t port = 80) {
-  auto& connection = scenario.connect(client, 40000, server, port);
-  connection.client.syn();
-  connection.server.synack();
-  connection.client.ack();
-  connection.client.data(100);
-  connection.server.data(300);
-  connection.client.ack();
-  return connection;
-}
-
 const Finding& only_reset(const Collected& collected, uint64_t frame) {
   const Finding* finding = collected.at_frame(frame);
   EXPECT_NE(finding, nullptr) << "no finding for frame " << frame;

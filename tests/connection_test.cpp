@@ -111,13 +111,7 @@ TEST(Endpoint, WindowsAndBytesPackExactly) {
 
 TEST(ConnectionState, BurstOfRstsRepeatsTheFirstAndKeepsTheHistory) {
   Scenario scenario;
-  auto& c = scenario.connect("192.0.2.10", 40000, "198.51.100.20", 80);
-  c.client.syn();
-  c.server.synack();
-  c.client.ack();
-  c.client.data(100);
-  c.server.data(300);
-  c.client.ack();
+  auto& c = established(scenario);
   const uint64_t first = c.client.rst_ack();
   std::vector<uint64_t> repeats;
   for (int i = 0; i < 20; ++i) repeats.push_back(c.client.rst_ack());
@@ -160,13 +154,7 @@ TEST(ConnectionState, RarePartOfAnEndedConnectionIsNotInherited) {
 
 TEST(ConnectionState, HoursOldConnectionIsStillJudgedOnItsOwnTimes) {
   Scenario scenario;
-  auto& c = scenario.connect("192.0.2.10", 40000, "198.51.100.20", 80);
-  c.client.syn();
-  c.server.synack();
-  c.client.ack();
-  c.client.data(100);
-  c.server.data(300);
-  c.client.ack();
+  auto& c = established(scenario);
   // Two hours of answered keep-alives, then a path RST answers the first data after a silence.
   for (int i = 0; i < 12; ++i) {
     scenario.wait(600);

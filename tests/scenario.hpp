@@ -204,4 +204,17 @@ inline uint64_t Side::spoof(uint8_t flags, uint32_t seq, uint32_t ack_value, uin
   return frame;
 }
 
+// Opens a connection with a full handshake and one exchange of data.
+inline Scenario::Connection& established(Scenario& scenario, const char* client = "192.0.2.10",
+                                         const char* server = "198.51.100.20", uint16_t port = 80) {
+  auto& connection = scenario.connect(client, 40000, server, port);
+  connection.client.syn();
+  connection.server.synack();
+  connection.client.ack();
+  connection.client.data(100);
+  connection.server.data(300);
+  connection.client.ack();
+  return connection;
+}
+
 }  // namespace rstscope::testing
