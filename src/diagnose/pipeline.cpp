@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cerrno>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -9,6 +10,9 @@
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "decode/decode.hpp"
 #include "diagnose/diagnoser.hpp"
@@ -26,8 +30,11 @@ struct Batch {
   std::vector<Segment> segments;
   std::vector<uint8_t> payloads;
   std::vector<uint32_t> payload_offsets;  // per segment, offset into `payloads` + 1, 0 for none
-  int64_t clock_ns = 0;   // the capture's clock at the tick that ends the batch
-  bool last = false;      // the input ended: the tracker finishes instead of ticking
+  // What follows the batch: more of the same tick interval, a tick, or the end of the input
+  // (the tracker finishes instead of ticking).
+  enum End : uint8_t { more, tick, last };
+  End end = more;
+  int64_t clock_ns = 0;   // the capture's clock at that tick
   CaptureStats capture;   // counters as they stood (for progress; first shard only)
 
   void add(Segment& segment) {
@@ -56,7 +63,7 @@ struct Batch {
     segments.clear();
     payloads.clear();
     payload_offsets.clear();
-    last = false;
+    end = more;
   }
 };
 
@@ -206,15 +213,17 @@ RunStats analyze_one_thread(CaptureSet& capture, const AnalyzerOptions& options,
 // same segments as with one thread, so the findings are the same, in the same order.
 RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, FindingSink& sink,
                          const ProgressCallback& progress, unsigned shards) {
-  constexpr size_t depth = 4;
+  // Small batches, many in flight: they stay in cache between the reading thread that fills
+  // them and the tracker that empties them, and leave the cache to the read buffer.
+  constexpr size_t handoff = 512, batch_depth = 16, log_depth = 4;
   RunStats stats;
   Diagnoser diagnoser(options.thresholds, sink);
   std::vector<std::unique_ptr<Channel<Batch>>> inputs;
   std::vector<std::unique_ptr<Channel<ShardLog>>> outputs;
   std::vector<TrackStats> shard_stats(shards);
   for (unsigned s = 0; s < shards; ++s) {
-    inputs.push_back(std::make_unique<Channel<Batch>>(depth));
-    outputs.push_back(std::make_unique<Channel<ShardLog>>(depth));
+    inputs.push_back(std::make_unique<Channel<Batch>>(batch_depth));
+    outputs.push_back(std::make_unique<Channel<ShardLog>>(log_depth));
   }
 
   DecodeStats decode_stats;  // the reader's own until it is done
@@ -225,39 +234,47 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
     Segment segment;
     int64_t clock_ns = 0;
     TickSchedule schedule;
-    // Each batch ends at a tick (or at the end), so every shard ticks where one tracker would.
-    auto hand_over = [&](bool last) {
-      for (unsigned s = 0; s < shards; ++s) {
-        batches[s]->clock_ns = clock_ns;
-        batches[s]->last = last;
-        if (s == 0 && progress) batches[s]->capture = capture.stats();
-        inputs[s]->give_full(std::move(batches[s]));
-        if (!last) batches[s] = inputs[s]->take_free();
-      }
+    auto hand_over = [&](unsigned s, Batch::End end) {
+      batches[s]->end = end;
+      batches[s]->clock_ns = clock_ns;
+      if (s == 0 && progress && end != Batch::more) batches[s]->capture = capture.stats();
+      inputs[s]->give_full(std::move(batches[s]));
+      if (end != Batch::last) batches[s] = inputs[s]->take_free();
     };
     while (capture.next(packet)) {
       if (decode(packet, segment, decode_stats) != DecodeResult::tcp) continue;
       clock_ns = Analyzer::advance_clock(clock_ns, segment);
       if (schedule.due(clock_ns)) {
-        hand_over(false);
+        // Every shard ticks here, where one tracker would.
+        for (unsigned s = 0; s < shards; ++s) hand_over(s, Batch::tick);
         schedule.ticked(clock_ns);
       }
-      batches[((shard_hash(segment) & 0xffffffffu) * shards) >> 32]->add(segment);
+      const unsigned s = static_cast<unsigned>(((shard_hash(segment) & 0xffffffffu) * shards) >> 32);
+      batches[s]->add(segment);
+      if (batches[s]->segments.size() == handoff) hand_over(s, Batch::more);
       schedule.added();
     }
-    hand_over(true);
+    for (unsigned s = 0; s < shards; ++s) hand_over(s, Batch::last);
   });
 
   std::vector<std::thread> workers;
   for (unsigned s = 0; s < shards; ++s) {
     workers.emplace_back([&, s] {
+      // The reading thread is the one stage that cannot be split, so the trackers yield the
+      // cores to it (a hint: where it cannot be set, they run at the same priority).
+      errno = 0;
+      const int nice = getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
+      if (errno == 0) setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), std::min(nice + 3, 19));
       Recorder recorder;
       Tracker tracker(tracker_options(options, shards), recorder);
+      std::unique_ptr<ShardLog> log;
       for (bool last = false; !last;) {
         std::unique_ptr<Batch> batch = inputs[s]->take_full();
-        std::unique_ptr<ShardLog> log = outputs[s]->take_free();
-        log->clear();
-        recorder.log = log.get();
+        if (log == nullptr) {
+          log = outputs[s]->take_free();
+          log->clear();
+          recorder.log = log.get();
+        }
         batch->attach_payloads();
         const Segment* segments = batch->segments.data();
         tracker.add_prefetched(segments, batch->segments.size(),
@@ -265,19 +282,22 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
                                  recorder.frame = segments[i].frame;
                                  tracker.add(segments[i], key, hash);
                                });
-        log->live = tracker.live();
-        last = batch->last;
-        recorder.ticking = true;
-        if (last) {
-          tracker.finish(batch->clock_ns);
-        } else {
-          tracker.tick(batch->clock_ns);
+        const Batch::End end = batch->end;
+        last = end == Batch::last;
+        if (end != Batch::more) {
+          log->live = tracker.live();
+          recorder.ticking = true;
+          if (last) {
+            tracker.finish(batch->clock_ns);
+          } else {
+            tracker.tick(batch->clock_ns);
+          }
+          recorder.ticking = false;
+          log->last = last;
+          if (s == 0 && progress) log->capture = batch->capture;
+          outputs[s]->give_full(std::move(log));
         }
-        recorder.ticking = false;
-        log->last = last;
-        if (s == 0 && progress) log->capture = batch->capture;
         batch->clear();
-        outputs[s]->give_full(std::move(log));
         if (!last) inputs[s]->give_free(std::move(batch));
       }
       shard_stats[s] = tracker.stats();
