@@ -53,9 +53,10 @@ struct Outcome {
 using AddInputs = std::function<void(CaptureSet&)>;
 
 Outcome read_with(PcapReaderChoice reader, const AddInputs& add, size_t buffer_bytes = 8u << 20,
-              const std::string& filter = "") {
+              const std::string& filter = "", bool read_ahead = false) {
   CaptureOptions options;
   options.pcap_reader = reader;
+  options.read_ahead = read_ahead;
   options.read_buffer_bytes = buffer_bytes;
   options.filter = filter;
   CaptureSet capture(options);
@@ -84,11 +85,7 @@ std::string describe(const CaptureStats& stats) {
   return out.str();
 }
 
-// Reads the inputs with both readers and expects the same outcome; returns the fast one.
-Outcome expect_same(const AddInputs& add, const std::string& what, size_t buffer_bytes = 8u << 20,
-                const std::string& filter = "") {
-  const Outcome fast = read_with(PcapReaderChoice::fast, add, buffer_bytes, filter);
-  const Outcome reference = read_with(PcapReaderChoice::libpcap, add, buffer_bytes, filter);
+void expect_outcome(const Outcome& fast, const Outcome& reference, const std::string& what) {
   EXPECT_EQ(describe(fast.stats), describe(reference.stats)) << what;
   EXPECT_EQ(fast.packets.size(), reference.packets.size()) << what;
   const size_t common = std::min(fast.packets.size(), reference.packets.size());
@@ -104,6 +101,18 @@ Outcome expect_same(const AddInputs& add, const std::string& what, size_t buffer
       break;
     }
   }
+}
+
+// Reads the inputs with both readers, the fast one with and without read-ahead, and expects
+// the same outcome; returns the fast one.
+Outcome expect_same(const AddInputs& add, const std::string& what, size_t buffer_bytes = 8u << 20,
+                const std::string& filter = "") {
+  const Outcome fast = read_with(PcapReaderChoice::fast, add, buffer_bytes, filter);
+  const Outcome reference = read_with(PcapReaderChoice::libpcap, add, buffer_bytes, filter);
+  expect_outcome(fast, reference, what);
+  // Small read-ahead buffers, so that records cross from one to the next.
+  const size_t ahead_bytes = std::min<size_t>(buffer_bytes, 4096);
+  expect_outcome(read_with(PcapReaderChoice::fast, add, ahead_bytes, filter, true), reference, what + " (read ahead)");
   return fast;
 }
 

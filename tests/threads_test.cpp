@@ -25,7 +25,9 @@ std::string json_report(const fs::path& path, unsigned threads, const AnalyzerOp
     options.format = Format::json;
     options.out = memory;
     auto reporter = make_reporter(options);
-    CaptureSet capture;
+    CaptureOptions capture_options;
+    capture_options.read_ahead = threads > 1;  // as the command line does
+    CaptureSet capture(capture_options);
     capture.add_path(path.string());
     const RunStats stats = analyze_capture(capture, analyzer_options, *reporter, {}, threads);
     reporter->finish(stats);

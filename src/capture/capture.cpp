@@ -194,7 +194,8 @@ struct CaptureSet::Impl {
         // Headers the own reader does not take (and damaged ones) get libpcap's verdict.
         if (PcapReader::supports(header, have)) {
           input->pcap_reader = std::make_unique<PcapReader>(
-              *input->stream, buffer_bytes != 0 ? buffer_bytes : min_read_buffer_bytes);
+              *input->stream, buffer_bytes != 0 ? buffer_bytes : min_read_buffer_bytes,
+              options.read_ahead && inputs.size() == 1);
           advance(*input);
           continue;
         }

@@ -19,6 +19,10 @@ struct CaptureOptions {
   std::string filter;                   // tcpdump/BPF expression, empty for none
   size_t read_buffer_bytes = 1u << 20;  // read buffer per input (fits in L2), shared out when there are many
   PcapReaderChoice pcap_reader = PcapReaderChoice::fast;
+  // A single classic pcap input is read (and decompressed) ahead on a thread of its own, so the
+  // thread that walks its records does not pay for the copy out of the kernel. For runs that
+  // have cores to spare (--threads 2 and more).
+  bool read_ahead = false;
 };
 
 class CaptureSet {

@@ -76,8 +76,95 @@ bool PcapReader::supports(const uint8_t* header, size_t length) {
   return link_type_untouched(link_type & link_type_mask, swapped);
 }
 
-PcapReader::PcapReader(ByteStream& stream, size_t buffer_bytes)
-    : stream_(stream), buffer_(std::max(buffer_bytes, record_header_bytes + file_header_bytes)) {}
+// Room at the front of each read-ahead chunk for the partial record carried over from the one
+// before: records are at most this long.
+constexpr size_t carry_bytes = record_header_bytes + maximum_snaplen;
+
+PcapReader::PcapReader(ByteStream& stream, size_t buffer_bytes, bool read_ahead)
+    : stream_(stream), read_ahead_(read_ahead) {
+  if (!read_ahead_) {
+    buffer_.resize(std::max(buffer_bytes, record_header_bytes + file_header_bytes));
+    data_ = buffer_.data();
+    return;
+  }
+  chunk_bytes_ = std::max(buffer_bytes, record_header_bytes + file_header_bytes);
+  for (size_t i = 0; i < chunk_count; ++i) {
+    auto chunk = std::make_unique<Chunk>();
+    chunk->bytes.resize(carry_bytes + chunk_bytes_);
+    empty_.push_back(std::move(chunk));
+  }
+  filler_ = std::thread([this] { fill_chunks(); });
+}
+
+PcapReader::~PcapReader() {
+  if (!filler_.joinable()) return;
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  filler_.join();
+}
+
+void PcapReader::fill_chunks() {
+  for (bool last = false; !last;) {
+    std::unique_ptr<Chunk> chunk;
+    {
+      std::unique_lock lock(mutex_);
+      changed_.wait(lock, [&] { return stopping_ || !empty_.empty(); });
+      if (stopping_) return;
+      chunk = std::move(empty_.front());
+      empty_.pop_front();
+    }
+    chunk->filled = 0;
+    chunk->last = false;
+    while (chunk->filled < chunk_bytes_) {
+      const ptrdiff_t got = stream_.read(chunk->bytes.data() + carry_bytes + chunk->filled, chunk_bytes_ - chunk->filled);
+      if (got <= 0) {
+        chunk->last = last = true;
+        break;
+      }
+      chunk->filled += static_cast<size_t>(got);
+    }
+    {
+      std::lock_guard lock(mutex_);
+      full_.push_back(std::move(chunk));
+    }
+    changed_.notify_all();
+  }
+}
+
+// ensure() for read-ahead: moves on to the next chunk, carrying the partial record over.
+bool PcapReader::ensure_ahead(size_t count) {
+  while (end_ - position_ < count) {
+    if (at_end_) return false;
+    std::unique_ptr<Chunk> next;
+    {
+      std::unique_lock lock(mutex_);
+      changed_.wait(lock, [&] { return !full_.empty(); });
+      next = std::move(full_.front());
+      full_.pop_front();
+    }
+    const size_t tail = end_ - position_;  // below carry_bytes: a record is never longer
+    uint8_t* front = next->bytes.data() + carry_bytes - tail;
+    if (tail > 0) std::memcpy(front, data_ + position_, tail);
+    // Offsets are base_ + a position; unsigned wrap-around keeps them right.
+    base_ += position_ - (carry_bytes - tail);
+    at_end_ = next->last;
+    if (current_ != nullptr) {
+      {
+        std::lock_guard lock(mutex_);
+        empty_.push_back(std::move(current_));
+      }
+      changed_.notify_all();
+    }
+    current_ = std::move(next);
+    data_ = current_->bytes.data();
+    position_ = carry_bytes - tail;
+    end_ = carry_bytes + current_->filled;
+  }
+  return true;
+}
 
 uint32_t PcapReader::get32(const uint8_t* at) const {
   const uint32_t value = load32(at);
@@ -91,15 +178,17 @@ PcapReader::Status PcapReader::fail(uint64_t offset, std::string message) {
   return Status::error;
 }
 
-// Makes `count` unread bytes available at buffer_[position_], reading as much as fits.
+// Makes `count` unread bytes available at data_[position_], reading as much as fits.
 // Returns false at the end of the stream (or on a stream error) with fewer bytes there.
 bool PcapReader::ensure(size_t count) {
   if (end_ - position_ >= count) return true;
+  if (read_ahead_) return ensure_ahead(count);
   if (at_end_) return false;
   if (count > buffer_.size()) {
     // Only a record larger than the buffer gets here, its length already checked: doubling
     // keeps the number of reallocations small, the cap keeps hostile lengths from growing it.
     buffer_.resize(std::max(count, std::min(2 * buffer_.size(), record_header_bytes + maximum_snaplen)));
+    data_ = buffer_.data();
   }
   // Carry the partial record to the front so the read can fill the rest of the buffer.
   if (position_ > 0) {
@@ -122,8 +211,8 @@ bool PcapReader::ensure(size_t count) {
 
 bool PcapReader::start() {
   started_ = true;
-  if (!ensure(file_header_bytes) || !supports(buffer_.data(), file_header_bytes)) return false;
-  const uint8_t* header = buffer_.data();
+  if (!ensure(file_header_bytes) || !supports(data_ + position_, file_header_bytes)) return false;
+  const uint8_t* header = data_ + position_;
   const uint32_t magic = load32(header);
   swapped_ = magic != magic_microsecond && magic != magic_nanosecond;
   nanosecond_ = (swapped_ ? __builtin_bswap32(magic) : magic) == magic_nanosecond;
@@ -131,7 +220,7 @@ bool PcapReader::start() {
   link_type_ = get32(header + 20) & link_type_mask;
   // As libpcap: no snap length, or one beyond the maximum, means the maximum.
   snapshot_ = snaplen == 0 || snaplen > maximum_snaplen ? maximum_snaplen : snaplen;
-  position_ = file_header_bytes;
+  position_ += file_header_bytes;
   return true;
 }
 
@@ -147,7 +236,7 @@ PcapReader::Status PcapReader::next(PcapRecord& record) {
     if (have == 0) return Status::end;
     return fail(offset, truncated_message("header bytes", record_header_bytes, have));
   }
-  const uint8_t* header = buffer_.data() + position_;
+  const uint8_t* header = data_ + position_;
   // libpcap reads the time fields as signed in files of this host's byte order and as
   // unsigned in swapped ones; only damaged or far-future files can tell, but keep it exact.
   const uint32_t raw_seconds = get32(header), raw_fraction = get32(header + 4);
@@ -169,7 +258,7 @@ PcapReader::Status PcapReader::next(PcapRecord& record) {
   record.ts_ns = seconds * 1000000000 + fraction * (nanosecond_ ? 1 : 1000);
   record.caplen = std::min(caplen, snapshot_);
   record.origlen = length;
-  record.data = buffer_.data() + position_ + record_header_bytes;
+  record.data = data_ + position_ + record_header_bytes;
   position_ += record_header_bytes + caplen;
   return Status::packet;
 }

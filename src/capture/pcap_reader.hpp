@@ -4,9 +4,14 @@
 // copy of every packet and its stdio round trips. Files it cannot read exactly as libpcap
 // would (old versions, the modified record format, link types libpcap rewrites) stay with
 // libpcap: see PcapReader::supports().
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace rstscope::capture_detail {
@@ -30,8 +35,13 @@ class PcapReader {
   static bool supports(const uint8_t* header, size_t length);
 
   // Reads from `stream`, which must be positioned at the file header; does not own it.
-  // `buffer_bytes` is the read buffer; it grows once if a record needs more.
-  PcapReader(ByteStream& stream, size_t buffer_bytes);
+  // `buffer_bytes` is the read buffer; it grows once if a record needs more. With
+  // `read_ahead`, a thread of its own reads (and decompresses) the stream into buffers of that
+  // size while the records of the previous one are walked; the stream is then its alone.
+  PcapReader(ByteStream& stream, size_t buffer_bytes, bool read_ahead = false);
+  ~PcapReader();
+  PcapReader(const PcapReader&) = delete;
+  PcapReader& operator=(const PcapReader&) = delete;
 
   Status next(PcapRecord& record);
   uint32_t link_type() const { return link_type_; }  // LINKTYPE_* value
@@ -39,13 +49,23 @@ class PcapReader {
   uint64_t error_offset() const { return error_offset_; }
 
  private:
+  // A buffer the read-ahead thread fills: room for a carried partial record, then the bytes.
+  struct Chunk {
+    std::vector<uint8_t> bytes;
+    size_t filled = 0;
+    bool last = false;  // the stream ended (or failed) after these bytes
+  };
+  static constexpr size_t chunk_count = 4;
   bool start();
   bool ensure(size_t count);
+  bool ensure_ahead(size_t count);
+  void fill_chunks();
   Status fail(uint64_t offset, std::string message);
   uint32_t get32(const uint8_t* at) const;
 
   ByteStream& stream_;
   std::vector<uint8_t> buffer_;
+  uint8_t* data_ = nullptr;  // the bytes being walked: buffer_, or the current chunk's
   size_t position_ = 0;  // next unread byte in buffer_
   size_t end_ = 0;       // end of the bytes read into buffer_
   uint64_t base_ = 0;    // stream offset of buffer_[0]
@@ -57,6 +77,16 @@ class PcapReader {
   uint32_t snapshot_ = 0;
   std::string error_;
   uint64_t error_offset_ = 0;
+
+  // Read-ahead: chunks go from `empty_` to the thread, back in `full_`, in stream order.
+  bool read_ahead_ = false;
+  size_t chunk_bytes_ = 0;
+  std::unique_ptr<Chunk> current_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<std::unique_ptr<Chunk>> empty_, full_;
+  bool stopping_ = false;
+  std::thread filler_;
 };
 
 }  // namespace rstscope::capture_detail

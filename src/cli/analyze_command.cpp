@@ -158,6 +158,7 @@ int run_analyze(const AnalyzeArguments& arguments) {
   CaptureOptions capture_options;
   capture_options.filter = arguments.filter;
   if (arguments.reader == "libpcap") capture_options.pcap_reader = PcapReaderChoice::libpcap;
+  capture_options.read_ahead = arguments.threads > 1;
   CaptureSet capture(capture_options);
   for (const std::string& path : arguments.captures) capture.add_path(path);
 

@@ -53,9 +53,9 @@ struct Batch {
     segment.payload = nullptr;
     payload_offsets.push_back(offset);
   }
-  // Points the kept RST payloads into this batch's own storage.
+  // Points the kept RST payloads into this batch's own storage (for the segments taken so far).
   void attach_payloads() {
-    for (size_t i = 0; i < segments.size(); ++i) {
+    for (size_t i = 0; i < payload_offsets.size(); ++i) {
       if (payload_offsets[i] != 0) segments[i].payload = payloads.data() + payload_offsets[i] - 1;
     }
   }
