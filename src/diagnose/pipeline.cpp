@@ -130,7 +130,7 @@ template <typename T>
 class Channel {
  public:
   explicit Channel(size_t depth) {
-    for (size_t i = 0; i < depth; ++i) free_.push_back(std::make_unique<T>());
+    for (size_t i = 0; i < depth; ++i) free_.items.push_back(std::make_unique<T>());
   }
   std::unique_ptr<T> take_free() { return pop(free_); }
   void give_free(std::unique_ptr<T> item) { push(free_, std::move(item)); }
@@ -138,23 +138,30 @@ class Channel {
   void give_full(std::unique_ptr<T> item) { push(full_, std::move(item)); }
 
  private:
-  std::unique_ptr<T> pop(std::deque<std::unique_ptr<T>>& from) {
+  // One side each way, each with one waiter at most: a push wakes it only when it may be
+  // waiting (its queue was empty), which spares most of the wake-ups.
+  struct Side {
+    std::deque<std::unique_ptr<T>> items;
+    std::condition_variable filled;
+  };
+  std::unique_ptr<T> pop(Side& from) {
     std::unique_lock lock(mutex_);
-    changed_.wait(lock, [&] { return !from.empty(); });
-    auto item = std::move(from.front());
-    from.pop_front();
+    from.filled.wait(lock, [&] { return !from.items.empty(); });
+    auto item = std::move(from.items.front());
+    from.items.pop_front();
     return item;
   }
-  void push(std::deque<std::unique_ptr<T>>& to, std::unique_ptr<T> item) {
+  void push(Side& to, std::unique_ptr<T> item) {
+    bool was_empty = false;
     {
       std::lock_guard lock(mutex_);
-      to.push_back(std::move(item));
+      was_empty = to.items.empty();
+      to.items.push_back(std::move(item));
     }
-    changed_.notify_all();
+    if (was_empty) to.filled.notify_one();
   }
   std::mutex mutex_;
-  std::condition_variable changed_;
-  std::deque<std::unique_ptr<T>> free_, full_;
+  Side free_, full_;
 };
 
 // The shard of a segment's connection, the same both ways, cheaper than the full key and hash
