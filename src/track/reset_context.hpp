@@ -3,7 +3,7 @@
 // the fingerprint comparison, and what followed within the judging horizon.
 #include <array>
 #include <cstdint>
-#include <optional>
+#include <memory>
 #include <vector>
 
 #include "core/finding.hpp"
@@ -72,7 +72,8 @@ struct ResetContext {
   uint8_t host_ttl_min = 0, host_ttl_max = 0;  // the sender address's TTLs in other connections
 
   AfterReset after;
-  std::optional<Connection> ended_connection;  // set when this was the connection's last RST
+  // Set when this was the connection's last RST; held apart, since few RSTs need it.
+  std::unique_ptr<Connection> ended_connection;
 };
 
 }  // namespace rstscope

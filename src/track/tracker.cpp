@@ -467,7 +467,7 @@ void Tracker::close_out(const Connection& connection, int64_t clock_ns) {
   if (connection.pending_resets > 0 && connection.newest_pending > pending_base_) {
     // Reported after its last RST is judged, so the summary carries every cause.
     uint64_t link = connection.newest_pending;
-    pending_[link - 1 - pending_base_].ended_connection = connection;
+    pending_[link - 1 - pending_base_].ended_connection = std::make_unique<Connection>(connection);
     for (uint32_t walked = 0; link > pending_base_ && walked < connection.pending_resets; ++walked) {
       ResetContext& context = pending_[link - 1 - pending_base_];
       if (clock_ns <= deadline(context)) context.after.ended = true;
