@@ -20,6 +20,17 @@ uint64_t target_hash(const Address& address, uint16_t port) {
   return value ^ (static_cast<uint64_t>(port) * 0x9e3779b97f4a7c15ull);
 }
 
+// A SYN/ACK toward an address that never sent the SYN: backscatter of spoofed SYNs.
+bool unsolicited_synack(const Connection& connection) {
+  return !connection.handshake_seen && connection.synack_seen && connection.originator.packets == 0;
+}
+
+// A handshake that never completed: one more half-open connection on the service.
+bool half_open_handshake(const Connection& connection) {
+  return connection.handshake_seen && !connection.established && connection.resets == 0 &&
+         !connection.originator.data_seen;
+}
+
 // The /24 (IPv4) or /48 (IPv6) an address belongs to: spoofed floods spread over a prefix.
 Address prefix_of(const Address& address) {
   Address prefix = address;
@@ -129,21 +140,6 @@ void Patterns::reset(const ResetContext& context, const Finding& finding) {
     }
   }
 }
-
-namespace {
-
-// A SYN/ACK toward an address that never sent the SYN: backscatter of spoofed SYNs.
-bool unsolicited_synack(const Connection& connection) {
-  return !connection.handshake_seen && connection.synack_seen && connection.originator.packets == 0;
-}
-
-// A handshake that never completed: one more half-open connection on the service.
-bool half_open_handshake(const Connection& connection) {
-  return connection.handshake_seen && !connection.established && connection.resets == 0 &&
-         !connection.originator.data_seen;
-}
-
-}  // namespace
 
 bool Patterns::counts(const Connection& connection) {
   return unsolicited_synack(connection) || half_open_handshake(connection);
