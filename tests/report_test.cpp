@@ -1,7 +1,11 @@
 // The report formats, checked on findings built by hand.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+
 #include <cstdio>
+#include <ctime>
+#include <random>
 #include <map>
 #include <memory>
 #include <optional>
@@ -361,6 +365,64 @@ TEST(TimeFormat, EpochSecondsAndUtc) {
   EXPECT_EQ(format_duration(2'260'000'000), "2.26 s");
   EXPECT_EQ(format_duration(245'000'000'000), "4 min 05 s");
   EXPECT_EQ(format_bytes(1400), "1.4 kB");
+}
+
+// The hand-written date and address texts against the C library's, over a spread of values.
+TEST(TimeFormat, UtcAgreesWithGmtimeAcrossTheWholeRange) {
+  std::mt19937_64 random(7);
+  std::vector<int64_t> times{0, -1, 1, -86'400'000'000'000, 951'782'400'000'000'000 /* 2000-02-29 */,
+                             4'107'542'400'000'000'000 /* 2100-03-01 */, INT64_MIN, INT64_MAX};
+  for (int i = 0; i < 20000; ++i) times.push_back(static_cast<int64_t>(random()));
+  for (const int64_t ts : times) {
+    int64_t seconds = ts / 1'000'000'000, nanoseconds = ts % 1'000'000'000;
+    if (nanoseconds < 0) {
+      nanoseconds += 1'000'000'000;
+      seconds -= 1;
+    }
+    const auto time = static_cast<std::time_t>(seconds);
+    std::tm parts{};
+    ASSERT_NE(gmtime_r(&time, &parts), nullptr);
+    char expected[64];
+    std::snprintf(expected, sizeof expected, "%04d-%02d-%02dT%02d:%02d:%02d.", parts.tm_year + 1900,
+                  parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec);
+    const std::string text = format_utc(ts);
+    ASSERT_EQ(text.substr(0, 20), expected) << ts;
+    ASSERT_EQ(text.back(), 'Z');
+  }
+}
+
+TEST(AddressText, AgreesWithInetNtop) {
+  std::mt19937_64 random(11);
+  const auto check = [](const Address& address) {
+    char expected[INET6_ADDRSTRLEN] = {};
+    inet_ntop(address.is_v6() ? AF_INET6 : AF_INET, address.bytes.data(), expected, sizeof expected);
+    ASSERT_EQ(address.to_string(), expected);
+  };
+  for (int i = 0; i < 20000; ++i) {
+    uint8_t bytes[16];
+    for (auto& byte : bytes) {
+      // Mostly zero bytes, so every shape of zero run turns up.
+      const uint64_t draw = random();
+      byte = draw % 3 == 0 ? static_cast<uint8_t>(draw >> 8) : 0;
+    }
+    check(Address::v6(bytes));
+    check(Address::v4(bytes));
+  }
+  const std::vector<std::vector<uint8_t>> special{
+      {},                                                   // ::
+      {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1},     // ::1
+      {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1},  // ::ffff:192.0.2.1
+      {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 192, 0, 2, 1},   // ::192.0.2.1
+      {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1},  // 2001:db8::1:0:0:1
+      {0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 1, 0, 1, 0, 1, 0, 1},  // one zero group stays
+  };
+  for (std::vector<uint8_t> bytes : special) {
+    bytes.resize(16);
+    check(Address::v6(bytes.data()));
+  }
+  check(Address::v4(uint32_t{0}));
+  check(Address::v4(uint32_t{0xffffffff}));
+  check(Address::v4(uint32_t{0x0a00020f}));
 }
 
 TEST(PatternTypes, KnowsEveryDocumentedType) {

@@ -15,15 +15,65 @@ Address Address::v4(uint32_t host_order) {
 }
 
 std::string Address::to_string() const {
-  char text[INET6_ADDRSTRLEN] = {};
   if (family == 4) {
-    inet_ntop(AF_INET, bytes.data(), text, sizeof text);
-  } else if (family == 6) {
-    inet_ntop(AF_INET6, bytes.data(), text, sizeof text);
-  } else {
-    return "?";
+    // Dotted decimal by hand: reports print two addresses per finding.
+    char text[16];
+    char* at = text;
+    for (size_t octet = 0; octet < 4; ++octet) {
+      if (octet > 0) *at++ = '.';
+      const unsigned value = bytes[octet];
+      if (value >= 100) *at++ = static_cast<char>('0' + value / 100);
+      if (value >= 10) *at++ = static_cast<char>('0' + value / 10 % 10);
+      *at++ = static_cast<char>('0' + value % 10);
+    }
+    return std::string(text, at);
   }
-  return text;
+  if (family != 6) return "?";
+  // RFC 5952 text, as inet_ntop writes it: the longest run of two or more zero groups (the
+  // first of equal runs) becomes "::", hex digits in lower case without leading zeros.
+  uint16_t groups[8];
+  for (size_t group = 0; group < 8; ++group) groups[group] = static_cast<uint16_t>(bytes[2 * group] << 8 | bytes[2 * group + 1]);
+  int best_base = -1, best_length = 0, run_base = -1, run_length = 0;
+  for (int group = 0; group <= 8; ++group) {
+    if (group < 8 && groups[group] == 0) {
+      if (run_base < 0) run_base = group;
+      ++run_length;
+      continue;
+    }
+    if (run_base >= 0 && run_length > best_length) {
+      best_base = run_base;
+      best_length = run_length;
+    }
+    run_base = -1;
+    run_length = 0;
+  }
+  if (best_length < 2) best_base = -1;
+  if (best_base == 0 && (best_length == 6 || (best_length == 5 && groups[5] == 0xffff))) {
+    // An IPv4 address inside (::a.b.c.d, ::ffff:a.b.c.d): inet_ntop's own dotted form.
+    char text[INET6_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET6, bytes.data(), text, sizeof text);
+    return text;
+  }
+  static constexpr char hex[] = "0123456789abcdef";
+  char text[INET6_ADDRSTRLEN];
+  char* at = text;
+  for (int group = 0; group < 8; ++group) {
+    if (best_base >= 0 && group >= best_base && group < best_base + best_length) {
+      if (group == best_base) *at++ = ':';
+      continue;
+    }
+    if (group != 0) *at++ = ':';
+    const unsigned value = groups[group];
+    bool leading = true;
+    for (int shift = 12; shift >= 0; shift -= 4) {
+      const unsigned digit = (value >> shift) & 0xf;
+      if (leading && digit == 0 && shift != 0) continue;
+      leading = false;
+      *at++ = hex[digit];
+    }
+  }
+  if (best_base >= 0 && best_base + best_length == 8) *at++ = ':';
+  return std::string(text, at);
 }
 
 std::string flags_to_string(uint8_t flags) {

@@ -1,5 +1,7 @@
 // JSON Lines: one object per line, written the moment its verdict is known.
+#include <charconv>
 #include <cmath>
+#include <iterator>
 #include <string>
 
 #include <fmt/format.h>
@@ -12,8 +14,10 @@ namespace {
 // Builds one JSON object in a string; keys are trusted literals, values are escaped.
 class JsonObject {
  public:
+  JsonObject() { text_.reserve(512); }  // a finding's line, mostly without growing
+
   JsonObject& key(std::string_view name) {
-    text_ += first_ ? "{" : ",";
+    text_ += first_ ? '{' : ',';
     first_ = false;
     text_ += '"';
     text_ += name;
@@ -22,17 +26,17 @@ class JsonObject {
   }
   JsonObject& string(std::string_view name, std::string_view value) {
     key(name);
-    text_ += json_quote(value);
+    json_quote_to(text_, value);
     return *this;
   }
   JsonObject& number(std::string_view name, uint64_t value) {
     key(name);
-    text_ += fmt::format("{}", value);
+    append_integer(value);
     return *this;
   }
   JsonObject& number(std::string_view name, int64_t value) {
     key(name);
-    text_ += fmt::format("{}", value);
+    append_integer(value);
     return *this;
   }
   JsonObject& real(std::string_view name, double value) {
@@ -44,7 +48,14 @@ class JsonObject {
   // A timestamp as a plain number of seconds, exact to the nanosecond in the text.
   JsonObject& seconds(std::string_view name, int64_t ts_ns) {
     key(name);
-    text_ += format_epoch_seconds(ts_ns);
+    append_epoch_seconds(text_, ts_ns);
+    return *this;
+  }
+  JsonObject& utc(std::string_view name, int64_t ts_ns) {
+    key(name);
+    text_ += '"';
+    append_utc(text_, ts_ns);  // digits and separators only: nothing to escape
+    text_ += '"';
     return *this;
   }
   JsonObject& boolean(std::string_view name, bool value) {
@@ -64,10 +75,18 @@ class JsonObject {
   }
   std::string done() {
     if (first_) return "{}";
-    return text_ + "}";
+    text_ += '}';
+    return std::move(text_);
   }
 
  private:
+  template <typename Integer>
+  void append_integer(Integer value) {
+    char digits[24];
+    const auto result = std::to_chars(std::begin(digits), std::end(digits), value);
+    text_.append(digits, result.ptr);
+  }
+
   std::string text_;
   bool first_ = true;
 };
@@ -94,7 +113,7 @@ std::string string_array(const std::vector<std::string>& strings) {
 }
 
 std::string frame_array(const std::vector<uint64_t>& frames) {
-  return json_array(frames, [](uint64_t frame) { return fmt::format("{}", frame); });
+  return json_array(frames, [](uint64_t frame) { return std::to_string(frame); });
 }
 
 class JsonReporter final : public Reporter {
@@ -106,7 +125,7 @@ class JsonReporter final : public Reporter {
     object.string("type", "reset")
         .number("frame", finding.frame)
         .seconds("ts", finding.ts_ns)
-        .string("time", format_utc(finding.ts_ns))
+        .utc("time", finding.ts_ns)
         .string("src", finding.src.to_string())
         .number("sport", uint64_t{finding.sport})
         .string("dst", finding.dst.to_string())

@@ -1,7 +1,8 @@
 #include "report/report.hpp"
 
 #include <array>
-#include <ctime>
+#include <charconv>
+#include <iterator>
 
 #include <fmt/format.h>
 
@@ -58,10 +59,43 @@ void split_ns(int64_t ts_ns, int64_t& seconds, int64_t& nanoseconds) {
   }
 }
 
-std::string fraction(int64_t nanoseconds) {
+// Appends `value` as exactly `width` digits, zero-padded (value < 10^width, width <= 20).
+void append_digits(std::string& out, uint64_t value, int width) {
+  char digits[20];
+  for (int at = width - 1; at >= 0; --at) {
+    digits[at] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+  out.append(digits, static_cast<size_t>(width));
+}
+
+void append_number(std::string& out, uint64_t value) {
+  char digits[20];
+  const auto result = std::to_chars(std::begin(digits), std::end(digits), value);
+  out.append(digits, result.ptr);
+}
+
+void append_fraction(std::string& out, int64_t nanoseconds) {
   // Microseconds are what most captures hold; print nine digits only when they carry more.
-  if (nanoseconds % 1000 == 0) return fmt::format("{:06}", nanoseconds / 1000);
-  return fmt::format("{:09}", nanoseconds);
+  if (nanoseconds % 1000 == 0) {
+    append_digits(out, static_cast<uint64_t>(nanoseconds / 1000), 6);
+  } else {
+    append_digits(out, static_cast<uint64_t>(nanoseconds), 9);
+  }
+}
+
+// The proleptic Gregorian date `days` after 1970-01-01, by whole 400-year eras (the
+// days-to-civil arithmetic that needs no tables and no time zone database).
+void civil_from_days(int64_t days, int64_t& year, unsigned& month, unsigned& day) {
+  days += 719468;  // from 0000-03-01, so the leap day ends each year
+  const int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+  const auto day_of_era = static_cast<unsigned>(days - era * 146097);
+  const unsigned year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
+  const unsigned day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+  const unsigned month_from_march = (5 * day_of_year + 2) / 153;
+  day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+  month = month_from_march < 10 ? month_from_march + 3 : month_from_march - 9;
+  year = static_cast<int64_t>(year_of_era) + era * 400 + (month <= 2 ? 1 : 0);
 }
 }  // namespace
 
@@ -74,12 +108,20 @@ bool is_pattern_type(std::string_view name) {
   return false;
 }
 
-std::string json_quote(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + 2);
+void json_quote_to(std::string& out, std::string_view text) {
   out += '"';
   size_t index = 0;
   while (index < text.size()) {
+    // Runs of bytes that need no escape are appended whole: most text is plain ASCII.
+    size_t run = index;
+    while (run < text.size()) {
+      const auto byte = static_cast<uint8_t>(text[run]);
+      if (byte < 0x20 || byte >= 0x7f || byte == '"' || byte == '\\') break;
+      ++run;
+    }
+    out.append(text.data() + index, run - index);
+    index = run;
+    if (index == text.size()) break;
     const auto byte = static_cast<uint8_t>(text[index]);
     if (byte < 0x80) {
       switch (byte) {
@@ -90,12 +132,7 @@ std::string json_quote(std::string_view text) {
         case '\t': out += "\\t"; break;
         case '\b': out += "\\b"; break;
         case '\f': out += "\\f"; break;
-        default:
-          if (byte < 0x20 || byte == 0x7f) {
-            out += fmt::format("\\u{:04x}", byte);
-          } else {
-            out += static_cast<char>(byte);
-          }
+        default: out += fmt::format("\\u{:04x}", byte);  // other C0 controls and DEL
       }
       ++index;
       continue;
@@ -110,6 +147,12 @@ std::string json_quote(std::string_view text) {
     index += length;
   }
   out += '"';
+}
+
+std::string json_quote(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  json_quote_to(out, text);
   return out;
 }
 
@@ -173,26 +216,62 @@ std::string csv_field(std::string_view text) {
   return out;
 }
 
-std::string format_epoch_seconds(int64_t ts_ns) {
+void append_epoch_seconds(std::string& out, int64_t ts_ns) {
   int64_t seconds = 0, nanoseconds = 0;
   split_ns(ts_ns, seconds, nanoseconds);
-  if (seconds < 0 && nanoseconds != 0) {
+  if (seconds < 0) {
     // -0.5 s splits into -1 s + 0.5 s; print it as the reader expects.
-    const int64_t magnitude = -ts_ns;
-    return fmt::format("-{}.{}", magnitude / 1'000'000'000, fraction(magnitude % 1'000'000'000));
+    const uint64_t magnitude = 0 - static_cast<uint64_t>(ts_ns);
+    out += '-';
+    append_number(out, magnitude / 1'000'000'000);
+    out += '.';
+    append_fraction(out, static_cast<int64_t>(magnitude % 1'000'000'000));
+    return;
   }
-  return fmt::format("{}.{}", seconds, fraction(nanoseconds));
+  append_number(out, static_cast<uint64_t>(seconds));
+  out += '.';
+  append_fraction(out, nanoseconds);
+}
+
+std::string format_epoch_seconds(int64_t ts_ns) {
+  std::string out;
+  append_epoch_seconds(out, ts_ns);
+  return out;
+}
+
+void append_utc(std::string& out, int64_t ts_ns, char separator, bool zone) {
+  int64_t seconds = 0, nanoseconds = 0;
+  split_ns(ts_ns, seconds, nanoseconds);
+  int64_t days = seconds / 86400, second_of_day = seconds % 86400;
+  if (second_of_day < 0) {
+    second_of_day += 86400;
+    days -= 1;
+  }
+  int64_t year = 0;
+  unsigned month = 0, day = 0;
+  civil_from_days(days, year, month, day);
+  // Nanoseconds since 1970 in 64 bits span the years 1677 to 2262: always four digits.
+  append_digits(out, static_cast<uint64_t>(year), 4);
+  out += '-';
+  append_digits(out, month, 2);
+  out += '-';
+  append_digits(out, day, 2);
+  out += separator;
+  append_digits(out, static_cast<uint64_t>(second_of_day / 3600), 2);
+  out += ':';
+  append_digits(out, static_cast<uint64_t>(second_of_day / 60 % 60), 2);
+  out += ':';
+  append_digits(out, static_cast<uint64_t>(second_of_day % 60), 2);
+  out += '.';
+  append_fraction(out, nanoseconds);
+  if (zone) out += 'Z';
 }
 
 std::string format_utc(int64_t ts_ns, char separator, bool zone) {
-  int64_t seconds = 0, nanoseconds = 0;
-  split_ns(ts_ns, seconds, nanoseconds);
-  const auto time = static_cast<std::time_t>(seconds);
-  std::tm parts{};
-  if (gmtime_r(&time, &parts) == nullptr) return format_epoch_seconds(ts_ns);
-  return fmt::format("{:04}-{:02}-{:02}{}{:02}:{:02}:{:02}.{}{}", parts.tm_year + 1900,
-                     parts.tm_mon + 1, parts.tm_mday, separator, parts.tm_hour, parts.tm_min,
-                     parts.tm_sec, fraction(nanoseconds), zone ? "Z" : "");
+  std::string out;
+  out.reserve(32);
+  append_utc(out, ts_ns, separator, zone);
+  return out;
 }
 
 std::string format_duration(int64_t duration_ns) {

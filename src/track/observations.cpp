@@ -45,10 +45,11 @@ std::pair<uint8_t, uint8_t> Observations::host_ttl(const Address& address) const
 void Observations::service_accepted(const Accepted& accepted) {
   if (accepted_.size() >= max_entries) return;
   auto& list = accepted_[prefix_key(accepted.address, accepted.port)];
+  if (list.size() >= 64) return;  // full: nothing more is kept, so no need to look for it
   for (const Accepted& known : list) {
-    if (known.address == accepted.address && known.port == accepted.port) return;
+    if (known.port == accepted.port && known.address == accepted.address) return;
   }
-  if (list.size() < 64) list.push_back(accepted);
+  list.push_back(accepted);
 }
 
 const Observations::Accepted* Observations::neighbour_accepting(const Address& address, uint16_t port,
