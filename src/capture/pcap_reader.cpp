@@ -178,10 +178,10 @@ PcapReader::Status PcapReader::fail(uint64_t offset, std::string message) {
   return Status::error;
 }
 
-// Makes `count` unread bytes available at data_[position_], reading as much as fits.
+// ensure() when the bytes are not there yet: makes `count` unread bytes available at
+// data_[position_], reading as much as fits.
 // Returns false at the end of the stream (or on a stream error) with fewer bytes there.
-bool PcapReader::ensure(size_t count) {
-  if (end_ - position_ >= count) return true;
+bool PcapReader::refill(size_t count) {
   if (read_ahead_) return ensure_ahead(count);
   if (at_end_) return false;
   if (count > buffer_.size()) {

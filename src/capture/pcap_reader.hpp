@@ -57,7 +57,9 @@ class PcapReader {
   };
   static constexpr size_t chunk_count = 4;
   bool start();
-  bool ensure(size_t count);
+  // Inline: the bytes are nearly always there already, and this runs twice per record.
+  bool ensure(size_t count) { return end_ - position_ >= count || refill(count); }
+  bool refill(size_t count);
   bool ensure_ahead(size_t count);
   void fill_chunks();
   Status fail(uint64_t offset, std::string message);
