@@ -1,6 +1,7 @@
 #include "decode/decode.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 namespace rstscope {
@@ -23,6 +24,13 @@ constexpr uint16_t port_vxlan = 4789;
 constexpr uint16_t port_geneve = 6081;
 
 inline uint16_t be16(const uint8_t* at) { return static_cast<uint16_t>(at[0] << 8 | at[1]); }
+// Six bytes as one big-endian number: one load and a byte swap on little-endian hosts.
+inline uint64_t be48(const uint8_t* at) {
+  uint64_t value = 0;
+  std::memcpy(&value, at, 6);
+  if constexpr (std::endian::native == std::endian::little) return __builtin_bswap64(value) >> 16;
+  return value >> 16;
+}
 inline uint32_t be32(const uint8_t* at) {
   return static_cast<uint32_t>(at[0]) << 24 | static_cast<uint32_t>(at[1]) << 16 |
          static_cast<uint32_t>(at[2]) << 8 | at[3];
@@ -95,7 +103,7 @@ struct Decoder {
   DecodeResult ethernet(const uint8_t* data, size_t size) {
     if (size < 14) return DecodeResult::truncated;
     if (segment.source_mac == 0) {
-      for (int i = 6; i < 12; ++i) segment.source_mac = segment.source_mac << 8 | data[i];
+      segment.source_mac = be48(data + 6);
     }
     return ethertype(be16(data + 12), data + 14, size - 14, true);
   }
