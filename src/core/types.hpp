@@ -87,8 +87,7 @@ struct Segment {
   uint16_t mss = 0;           // 0 when absent
   uint8_t window_scale = 0xff;  // 0xff when absent
   bool sack_permitted = false;
-  uint8_t sack_count = 0;     // SACK blocks present (at most 4 kept)
-  std::array<uint32_t, 4> sack_left{}, sack_right{};
+  uint8_t sack_count = 0;     // SACK blocks present
   bool has_timestamp = false;
   uint32_t tsval = 0, tsecr = 0;
   bool has_md5_or_ao = false;  // TCP-MD5 (19) or TCP-AO (29)

@@ -458,14 +458,8 @@ struct Decoder {
           if (length == 2) segment.sack_permitted = true;
           break;
         case 5:  // SACK blocks (RFC 2018 §3)
-          if (length >= 10 && (length - 2) % 8 == 0) {
-            const size_t blocks = std::min<size_t>((length - 2) / 8, 4);
-            for (size_t i = 0; i < blocks; ++i) {
-              segment.sack_left[i] = be32(value + i * 8);
-              segment.sack_right[i] = be32(value + i * 8 + 4);
-            }
-            segment.sack_count = static_cast<uint8_t>(blocks);
-          }
+          // Counted, not kept: no rule reads the edges, and every segment would carry them.
+          if (length >= 10 && (length - 2) % 8 == 0) segment.sack_count = static_cast<uint8_t>((length - 2) / 8);
           break;
         case 8:  // timestamps (RFC 7323 §3.2)
           if (length == 10) {
