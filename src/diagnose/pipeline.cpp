@@ -78,9 +78,12 @@ struct ShardLog {
   std::vector<Event> events;
   std::vector<std::pair<Address, uint8_t>> hosts;
   std::vector<Observations::Accepted> services;
-  std::vector<Connection> connections;  // ended while a segment was added
-  std::vector<Connection> tick_ended;   // ended at the tick, in order of id
-  std::vector<ResetContext> judged;     // judged at the tick, in RST order
+  // Deques, not vectors: the last log, at the end of the capture, can hold every connection
+  // still alive and every RST still waiting, and a vector would move them all again, into
+  // fresh pages, each time it grew.
+  std::deque<Connection> connections;  // ended while a segment was added
+  std::deque<Connection> tick_ended;   // ended at the tick, in order of id
+  std::deque<ResetContext> judged;     // judged at the tick, in RST order
   uint64_t live = 0;                    // connections alive just before the tick
   bool last = false;
   CaptureStats capture;
@@ -164,6 +167,106 @@ class Channel {
   Side free_, full_;
 };
 
+// Findings in the order the Diagnoser reported them, on their way to the sink. Slots are
+// assigned over, not rebuilt, so the strings and vectors of earlier findings keep their storage.
+struct Reports {
+  enum Kind : uint8_t { reset, connection, pattern };
+  std::vector<Kind> order;
+  std::vector<Finding> resets;
+  std::vector<ConnectionSummary> connections;
+  std::vector<PatternFinding> patterns;
+  size_t reset_count = 0, connection_count = 0, pattern_count = 0;
+  bool last = false;  // nothing follows
+
+  template <typename T>
+  static void keep(std::vector<T>& slots, size_t& count, const T& item) {
+    if (count < slots.size()) {
+      slots[count] = item;
+    } else {
+      slots.push_back(item);
+    }
+    ++count;
+  }
+  void replay(FindingSink& sink) const {
+    size_t next_reset = 0, next_connection = 0, next_pattern = 0;
+    for (const Kind kind : order) {
+      switch (kind) {
+        case reset:
+          sink.reset(resets[next_reset++]);
+          break;
+        case connection:
+          sink.connection(connections[next_connection++]);
+          break;
+        case pattern:
+          sink.pattern(patterns[next_pattern++]);
+          break;
+      }
+    }
+  }
+  void clear() {
+    order.clear();
+    reset_count = connection_count = pattern_count = 0;
+    last = false;
+  }
+};
+
+// Hands the Diagnoser's findings to a thread of its own that formats and writes them: most
+// connections end, and many RSTs are judged, only when the capture ends, and with the
+// formatting elsewhere that last stretch is not all on the merging thread.
+class ReportQueue final : public FindingSink {
+ public:
+  explicit ReportQueue(FindingSink& sink) : reports_(depth), current_(reports_.take_free()) {
+    writer_ = std::thread([this, &sink] {
+      for (bool last = false; !last;) {
+        std::unique_ptr<Reports> reports = reports_.take_full();
+        reports->replay(sink);
+        last = reports->last;
+        reports->clear();
+        reports_.give_free(std::move(reports));
+      }
+    });
+  }
+  ~ReportQueue() {
+    if (writer_.joinable()) finish();
+  }
+  ReportQueue(const ReportQueue&) = delete;
+  ReportQueue& operator=(const ReportQueue&) = delete;
+
+  void reset(const Finding& finding) override {
+    current_->order.push_back(Reports::reset);
+    Reports::keep(current_->resets, current_->reset_count, finding);
+    if (current_->order.size() == handoff) flush();
+  }
+  void connection(const ConnectionSummary& summary) override {
+    current_->order.push_back(Reports::connection);
+    Reports::keep(current_->connections, current_->connection_count, summary);
+    if (current_->order.size() == handoff) flush();
+  }
+  void pattern(const PatternFinding& pattern) override {
+    current_->order.push_back(Reports::pattern);
+    Reports::keep(current_->patterns, current_->pattern_count, pattern);
+    if (current_->order.size() == handoff) flush();
+  }
+  // Passes on what was reported so far.
+  void flush() {
+    if (current_->order.empty()) return;
+    reports_.give_full(std::move(current_));
+    current_ = reports_.take_free();
+  }
+  // Passes on the rest and waits until all of it is written.
+  void finish() {
+    current_->last = true;
+    reports_.give_full(std::move(current_));
+    writer_.join();
+  }
+
+ private:
+  static constexpr size_t handoff = 256, depth = 8;
+  Channel<Reports> reports_;
+  std::unique_ptr<Reports> current_;
+  std::thread writer_;
+};
+
 // The shard of a segment's connection, the same both ways, cheaper than the full key and hash
 // (the reading thread works it out for every segment; the trackers build the keys).
 uint64_t shard_hash(const Segment& segment) {
@@ -224,7 +327,8 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
   // them and the tracker that empties them, and leave the cache to the read buffer.
   constexpr size_t handoff = 512, batch_depth = 16, log_depth = 4;
   RunStats stats;
-  Diagnoser diagnoser(options.thresholds, sink);
+  ReportQueue reports(sink);
+  Diagnoser diagnoser(options.thresholds, reports);
   std::vector<std::unique_ptr<Channel<Batch>>> inputs;
   std::vector<std::unique_ptr<Channel<ShardLog>>> outputs;
   std::vector<TrackStats> shard_stats(shards);
@@ -357,6 +461,7 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
     merge([](const ShardLog& log) { return log.judged.size(); },
           [](const ShardLog& log, size_t i) { return log.judged[i].rst.frame; },
           [&](ShardLog& log, size_t i) { diagnoser.judge(log.judged[i]); });
+    reports.flush();
     if (progress && !last) {
       stats.capture = logs[0]->capture;
       stats.track.live_peak = live_peak;
@@ -370,6 +475,7 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
   for (std::thread& worker : workers) worker.join();
   stats.decode = decode_stats;
   diagnoser.finish();
+  reports.finish();
 
   for (const TrackStats& shard : shard_stats) {
     stats.track.segments += shard.segments;
