@@ -35,7 +35,7 @@ Diagnoser::Diagnoser(const PatternThresholds& thresholds, FindingSink& sink)
 
 void Diagnoser::judge(ResetContext& context) {
   // What the capture showed of the sender's host elsewhere, up to this judgement.
-  const auto [ttl_min, ttl_max] = observations_.host_ttl(context.rst.src);
+  const auto [ttl_min, ttl_max] = observations_.host_ttl(context.source());
   context.host_ttl_min = ttl_min;
   context.host_ttl_max = ttl_max;
   judge_one(context);
@@ -53,7 +53,7 @@ void Diagnoser::judge_one(ResetContext& context) {
                    [](const Verdict& a, const Verdict& b) { return a.confidence > b.confidence; });
 
   Finding finding;
-  const Segment& rst = context.rst;
+  const Segment& rst = facts.rst;
   finding.frame = rst.frame;
   finding.ts_ns = rst.ts_ns;
   finding.src = rst.src;
@@ -121,12 +121,12 @@ void Diagnoser::judge_one(ResetContext& context) {
     first_frames_[context.connection.id()].push_back(finding.frame);
   }
   if (context.payload_text_length > 0 && finding.cause != Cause::middlebox) {
-    finding.evidence.push_back(fmt::format("the RST carries {} bytes of payload: \"{}\"", rst.payload_len,
-                                           std::string_view(context.payload_text.data(), context.payload_text_length)));
+    finding.evidence.push_back(
+        fmt::format("the RST carries {} bytes of payload: \"{}\"", rst.payload_len, context.payload_text()));
   }
   ++diagnose_stats_.by_cause[static_cast<size_t>(finding.cause)];
   causes_[context.connection.id()].push_back(finding.cause);
-  patterns_.reset(context, finding);
+  patterns_.reset(rst, context, finding);
   sink_.reset(finding);
 }
 

@@ -20,10 +20,10 @@ Facts::Facts(const ResetContext& context_in, const Observations& observations_in
       sender(context_in.from_originator ? context_in.connection.originator : context_in.connection.responder),
       receiver(&sender == &context_in.connection.originator ? context_in.connection.responder
                                                              : context_in.connection.originator),
-      sender_rare(context_in.rare.side(context_in.from_originator)),
-      receiver_rare(context_in.rare.side(!context_in.from_originator)),
-      rst(context_in.rst) {
-  const SegmentBrief& answers = context.answers;
+      sender_rare(context_in.rare().side(context_in.from_originator)),
+      receiver_rare(context_in.rare().side(!context_in.from_originator)),
+      rst(context_in.rst.segment(context_in.connection.key)),
+      answers(context_in.answers()) {
   rst_has_ack = rst.has(tcp_flag::ack);
   if (answers.valid) {
     answers_syn = answers.has(tcp_flag::syn) && !answers.has(tcp_flag::ack);

@@ -117,8 +117,7 @@ Patterns::Tally* Patterns::tally(Map& map, const Key& key) {
   return &map[key];
 }
 
-void Patterns::reset(const ResetContext& context, const Finding& finding) {
-  const Segment& rst = context.rst;
+void Patterns::reset(const Segment& rst, const ResetContext& context, const Finding& finding) {
   const int64_t window = thresholds_.window_ns;
   if (Tally* toward = tally(resets_toward_host_, rst.dst)) {
     toward->add(rst.ts_ns, rst.frame, &rst.src, window);

@@ -12,7 +12,7 @@ namespace rstscope {
 class Patterns {
  public:
   explicit Patterns(const PatternThresholds& thresholds) : thresholds_(thresholds) {}
-  void reset(const ResetContext& context, const Finding& finding);
+  void reset(const Segment& rst, const ResetContext& context, const Finding& finding);
   void connection_ended(const Connection& connection);
   // Whether connection_ended() counts this connection toward any pattern.
   static bool counts(const Connection& connection);

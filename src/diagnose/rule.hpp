@@ -31,7 +31,8 @@ struct Facts {
   const Endpoint& receiver;
   const EndpointRare& sender_rare;     // their rare parts
   const EndpointRare& receiver_rare;
-  const Segment& rst;
+  const Segment rst;                  // the RST, addresses and ports restored
+  const SegmentBrief answers;         // context.answers(): the receiver's last segment before it
   bool rst_has_ack = false;
   bool answers_syn = false;           // the receiver's last segment was a bare SYN
   bool answers_synack = false;

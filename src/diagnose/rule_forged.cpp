@@ -16,7 +16,7 @@ namespace rstscope {
 // A genuine peer that lost state confirms through the challenge ACK; that is half_open.
 std::optional<Verdict> rule_forged(const Facts& facts) {
   const ResetContext& context = facts.context;
-  const AfterReset& after = context.after;
+  const AfterReset& after = context.after();
   const Endpoint& sender = facts.sender;
   Verdict verdict;
   verdict.cause = Cause::forged;
@@ -46,7 +46,7 @@ std::optional<Verdict> rule_forged(const Facts& facts) {
     strength += 1;
     verdict.evidence.push_back(fmt::format(
         "ack {} does not acknowledge the SYN (seq {}): the SYN-SENT side must ignore it (RFC 9293 §3.10.7.3)",
-        facts.rst.ack, context.answers.seq));
+        facts.rst.ack, facts.answers.seq));
   }
   if (context.seq_check == SeqCheck::in_window && after.challenge_ack && !after.exact_rst_after_challenge.valid) {
     strength += 2;
@@ -89,8 +89,8 @@ std::optional<Verdict> rule_forged(const Facts& facts) {
     strength += 1;
     verdict.evidence.push_back(facts.fingerprint_sentence);
   }
-  if (context.answers.valid && !facts.rst.src.is_v6() && facts.rst.ip_id != 0 &&
-      facts.rst.ip_id == context.answers.ip_id && facts.answers_syn) {
+  if (facts.answers.valid && !facts.rst.src.is_v6() && facts.rst.ip_id != 0 &&
+      facts.rst.ip_id == facts.answers.ip_id && facts.answers_syn) {
     strength += 1;
     verdict.evidence.push_back(fmt::format(
         "its IP ID {:#06x} is copied from the SYN it answers: an injector built it from that packet", facts.rst.ip_id));

@@ -12,7 +12,7 @@ namespace rstscope {
 std::optional<Verdict> rule_half_open(const Facts& facts) {
   const ResetContext& context = facts.context;
   const Connection& connection = context.connection;
-  const AfterReset& after = context.after;
+  const AfterReset& after = context.after();
   Verdict verdict;
   verdict.cause = Cause::half_open;
 
@@ -32,12 +32,12 @@ std::optional<Verdict> rule_half_open(const Facts& facts) {
 
   // (b) A SYN from a restarted host drew an ACK, not a SYN/ACK (RFC 5961 §4, RFC 9293 Figure 10).
   const bool sender_sent_syn = facts.sender.syn_seen && !facts.answers_synack;
-  if (facts.answers_pure_ack && (context.rare.syn_in_established || (sender_sent_syn && !connection.synack_seen))) {
+  if (facts.answers_pure_ack && (context.rare().syn_in_established || (sender_sent_syn && !connection.synack_seen))) {
     verdict.confidence = Confidence::high;
-    verdict.frames = {facts.frame(facts.sender.syn_frame), context.answers.frame};
+    verdict.frames = {facts.frame(facts.sender.syn_frame), facts.answers.frame};
     verdict.evidence.push_back(fmt::format(
         "the sender's SYN in frame {} drew a bare ACK in frame {}, not a SYN/ACK: the peer still held an older connection",
-        facts.frame(facts.sender.syn_frame), context.answers.frame));
+        facts.frame(facts.sender.syn_frame), facts.answers.frame));
     verdict.evidence.push_back("seq = that ACK's ack, as a host with no such connection answers (RFC 9293 §3.5.2)");
     verdict.explanation = fmt::format(
         "{} still held an old connection on this 4-tuple that {} had forgotten (restart); the RST clears it",
@@ -48,10 +48,10 @@ std::optional<Verdict> rule_half_open(const Facts& facts) {
 
   // (a) A bare RST answering the peer's segment: the sender has no connection for it.
   verdict.confidence = Confidence::medium;
-  verdict.frames = {context.answers.frame};
+  verdict.frames = {facts.answers.frame};
   verdict.evidence.push_back(fmt::format(
       "a bare RST with seq = the ack of the {} in frame {}: the reply of a host with no such connection",
-      facts.answers_data ? "data" : (facts.answers_synack ? "SYN/ACK" : "segment"), context.answers.frame));
+      facts.answers_data ? "data" : (facts.answers_synack ? "SYN/ACK" : "segment"), facts.answers.frame));
   if (facts.answers_synack) {
     verdict.evidence.push_back("the originator had no connection waiting for this SYN/ACK (a SYN scan or a lost connect)");
     verdict.alternatives.push_back(Cause::abort);

@@ -20,27 +20,27 @@ std::string seconds(int64_t ns) { return fmt::format("{:.1f} s", static_cast<dou
 // purported sender's own packets).
 std::optional<Verdict> rule_idle_timeout(const Facts& facts) {
   const ResetContext& context = facts.context;
-  if (!context.answers.valid || !facts.synchronized) return std::nullopt;
+  if (!facts.answers.valid || !facts.synchronized) return std::nullopt;
   // Damaged or reordered timestamps can make the measured round trip anything: bound it.
   const int64_t rtt = std::clamp<int64_t>(context.connection.handshake_rtt_ns(), 0, 3600 * second);
   const int64_t threshold = std::max<int64_t>(second, 20 * rtt);
   const bool from_path = facts.ttl_known && !facts.ttl_matches;
   const int64_t quiet_before_rst = facts.rst.ts_ns - context.connection.last_ts();
-  const bool answers_after_silence = context.silence_ns >= threshold && context.since_answers_ns <= 2 * second;
+  const bool answers_after_silence = context.silence_ns() >= threshold && context.since_answers_ns() <= 2 * second;
   const bool out_of_silence = from_path && quiet_before_rst >= threshold && !context.connection.closed();
   if (!answers_after_silence && !out_of_silence) return std::nullopt;
-  const int64_t silence = answers_after_silence ? context.silence_ns : quiet_before_rst;
+  const int64_t silence = answers_after_silence ? context.silence_ns() : quiet_before_rst;
   if (!from_path && silence < 30 * second) return std::nullopt;
   Verdict verdict;
   verdict.cause = Cause::idle_timeout;
   verdict.sender = from_path ? Sender::path : Sender::endpoint;
   verdict.confidence = from_path ? Confidence::high : Confidence::low;
   if (answers_after_silence) {
-    verdict.frames = {context.answers.frame};
+    verdict.frames = {facts.answers.frame};
     verdict.evidence.push_back(fmt::format("the connection was silent for {} before frame {}", seconds(silence),
-                                           context.answers.frame));
+                                           facts.answers.frame));
     verdict.evidence.push_back(
-        fmt::format("answers the first segment after the silence (frame {})", context.answers.frame));
+        fmt::format("answers the first segment after the silence (frame {})", facts.answers.frame));
   } else {
     verdict.evidence.push_back(fmt::format("the connection had been silent for {} when the RST came", seconds(silence)));
   }

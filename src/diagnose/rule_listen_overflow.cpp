@@ -17,10 +17,10 @@ std::optional<Verdict> rule_listen_overflow(const Facts& facts) {
   Verdict verdict;
   verdict.cause = Cause::listen_overflow;
   verdict.confidence = facts.rst_has_ack ? Confidence::low : Confidence::medium;
-  verdict.frames = {facts.context.answers.frame};
+  verdict.frames = {facts.answers.frame};
   verdict.evidence.push_back(fmt::format(
       "answers the originator's {} in frame {} right after the handshake (seq = its ack)",
-      facts.answers_data ? "first data" : "handshake ACK", facts.context.answers.frame));
+      facts.answers_data ? "first data" : "handshake ACK", facts.answers.frame));
   verdict.evidence.push_back("the responder had sent only its SYN/ACK");
   if (connection.synack_retransmissions > 0) {
     verdict.confidence = Confidence::high;

@@ -26,7 +26,7 @@ constexpr DeviceText device_texts[] = {
 // sees the traffic would know, and the purported sender does not carry on afterwards.
 std::optional<Verdict> rule_middlebox(const Facts& facts) {
   const ResetContext& context = facts.context;
-  const std::string_view text(context.payload_text.data(), context.payload_text_length);
+  const std::string_view text = context.payload_text();
   std::string_view device;
   for (const DeviceText& known : device_texts) {
     if (text.find(known.prefix) != std::string_view::npos) device = known.device;
@@ -36,8 +36,9 @@ std::optional<Verdict> rule_middlebox(const Facts& facts) {
   if (!ttl_unlike && !facts.ip_id_unlike && device.empty()) return std::nullopt;
   // The real sender carrying on is a race (forged) unless the segment the RST answered never
   // reached it: then a device in the path swallowed that segment and answered in its name.
-  const bool swallowed = context.after.sender_continued && !context.after.sender_acked_answers;
-  if (context.after.sender_continued && !swallowed) return std::nullopt;
+  const AfterReset& after = context.after();
+  const bool swallowed = after.sender_continued && !after.sender_acked_answers;
+  if (after.sender_continued && !swallowed) return std::nullopt;
   Verdict verdict;
   verdict.cause = Cause::middlebox;
   verdict.sender = Sender::path;
@@ -60,17 +61,17 @@ std::optional<Verdict> rule_middlebox(const Facts& facts) {
   } else if (context.payload_text_length > 0) {
     verdict.evidence.push_back(fmt::format("the RST carries {} bytes of text: \"{}\"", facts.rst.payload_len, text));
   }
-  if (context.after.receiver_rst.valid && context.after.receiver_rst.ts_ns - facts.rst.ts_ns < 10'000'000) {
+  if (after.receiver_rst.valid && after.receiver_rst.ts_ns - facts.rst.ts_ns < 10'000'000) {
     verdict.confidence = Confidence::high;
     verdict.evidence.push_back(fmt::format("the other side was reset at the same moment (frame {})",
-                                           context.after.receiver_rst.frame));
+                                           after.receiver_rst.frame));
   }
   if (swallowed) {
     verdict.confidence = Confidence::high;
     verdict.evidence.push_back(fmt::format(
         "the real sender carried on (frame {}) without ever acknowledging frame {}: the path dropped that segment "
         "and answered it with this RST",
-        context.after.sender_first.frame, context.answers.frame));
+        after.sender_first.frame, facts.answers.frame));
   }
   if (context.seq_check != SeqCheck::exact) verdict.alternatives.push_back(Cause::forged);
   if (facts.answers_syn) verdict.alternatives.push_back(Cause::refused);

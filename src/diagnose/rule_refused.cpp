@@ -11,7 +11,7 @@ namespace rstscope {
 // local address only.
 std::optional<Verdict> rule_refused(const Facts& facts) {
   if (!facts.answers_syn || facts.sender_spoke || !facts.rst_has_ack) return std::nullopt;
-  const SegmentBrief& syn = facts.context.answers;
+  const SegmentBrief& syn = facts.answers;
   if (facts.rst.ack != syn.seq + 1) return std::nullopt;
   Verdict verdict;
   verdict.cause = Cause::refused;

@@ -19,13 +19,13 @@ std::optional<Verdict> rule_time_wait_assassination(const Facts& facts) {
   Verdict verdict;
   verdict.cause = Cause::time_wait_assassination;
   verdict.confidence = repeated_ack ? Confidence::high : Confidence::low;
-  verdict.frames = {facts.frame(receiver.fin_frame), facts.frame(sender.fin_frame), facts.context.answers.frame};
+  verdict.frames = {facts.frame(receiver.fin_frame), facts.frame(sender.fin_frame), facts.answers.frame};
   verdict.evidence.push_back(fmt::format(
       "both sides had closed: FIN in frame {} from the receiver, then FIN in frame {} from the sender",
       facts.frame(receiver.fin_frame), facts.frame(sender.fin_frame)));
   verdict.evidence.push_back(fmt::format(
       "answers the TIME-WAIT side's ACK in frame {} with seq = its ack (a closed host's reply)",
-      facts.context.answers.frame));
+      facts.answers.frame));
   if (repeated_ack) {
     verdict.evidence.push_back(fmt::format(
         "the TIME-WAIT side acknowledged the sender's FIN {} times: a late segment provoked the last ACK",

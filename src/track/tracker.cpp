@@ -50,6 +50,77 @@ SegmentBrief SegmentBrief::of(const Segment& segment, bool from_originator) {
   return brief;
 }
 
+ResetSegment ResetSegment::of(const Segment& segment, const ConnectionKey& key) {
+  ResetSegment rst;
+  rst.frame = segment.frame;
+  rst.ts_ns = segment.ts_ns;
+  rst.source_mac = segment.source_mac;
+  rst.seq = segment.seq;
+  rst.ack = segment.ack;
+  rst.payload_len = segment.payload_len;
+  rst.window = segment.window;
+  rst.ip_id = segment.ip_id;
+  rst.flags = segment.flags;
+  rst.reserved = segment.reserved;
+  rst.ttl = segment.ttl;
+  rst.mptcp_reset_reason = segment.mptcp_reset_reason;
+  rst.df = segment.df;
+  rst.has_mptcp_reset = segment.has_mptcp_reset;
+  rst.from_low = key.from_low(segment);
+  return rst;
+}
+
+Segment ResetSegment::segment(const ConnectionKey& key) const {
+  Segment segment;
+  segment.frame = frame;
+  segment.ts_ns = ts_ns;
+  segment.src = from_low ? key.low_address : key.high_address;
+  segment.dst = from_low ? key.high_address : key.low_address;
+  segment.sport = from_low ? key.low_port : key.high_port;
+  segment.dport = from_low ? key.high_port : key.low_port;
+  segment.source_mac = source_mac;
+  segment.seq = seq;
+  segment.ack = ack;
+  segment.payload_len = payload_len;
+  segment.window = window;
+  segment.ip_id = ip_id;
+  segment.flags = flags;
+  segment.reserved = reserved;
+  segment.ttl = ttl;
+  segment.mptcp_reset_reason = mptcp_reset_reason;
+  segment.df = df;
+  segment.has_mptcp_reset = has_mptcp_reset;
+  return segment;
+}
+
+const ResetContext::Absent ResetContext::none{};
+
+SegmentBrief ResetContext::answers() const {
+  SegmentBrief answers;
+  const Endpoint& receiver = connection.receiver(from_originator);
+  if (receiver.packets == 0) return answers;
+  answers.valid = true;
+  answers.frame = connection.frame(receiver.last_frame);
+  answers.ts_ns = connection.time(receiver.last_ts);
+  answers.seq = receiver.last_seq;
+  answers.ack = receiver.last_ack;
+  answers.flags = receiver.last_flags;
+  answers.payload_len = receiver.last_payload;
+  answers.from_originator = !from_originator;
+  answers.ip_id = receiver.ip_id;
+  return answers;
+}
+
+int64_t ResetContext::silence_ns() const {
+  const Endpoint& receiver = connection.receiver(from_originator);
+  return receiver.packets == 0 ? 0 : connection.duration(receiver.gap_before_last);
+}
+
+int64_t ResetContext::since_answers_ns() const {
+  const Endpoint& receiver = connection.receiver(from_originator);
+  return receiver.packets == 0 ? -1 : rst.ts_ns - connection.time(receiver.last_ts);
+}
+
 Tracker::Tracker(const TrackerOptions& options, TrackerSink& sink)
     : options_(options), sink_(sink), table_(options.max_connections) {}
 
@@ -79,14 +150,16 @@ void Tracker::tick(int64_t clock_ns) {
 
 void Tracker::finish(int64_t clock_ns) {
   table_.visit_all([&](Connection& connection) {
-    if (connection.pending_resets > 0 || sink_.wants(connection)) ending_.emplace_back(connection.id(), &connection);
+    if (!waiting(connection) && sink_.wants(connection)) ending_.emplace_back(connection.id(), &connection);
   });
   // Ids are first frames: this is the capture's order, whichever shard holds which connection.
   std::sort(ending_.begin(), ending_.end());
-  for (const auto& [id, connection] : ending_) close_out(*connection, clock_ns);
+  for (const auto& [id, connection] : ending_) sink_.ended(*connection);
   ending_.clear();
-  table_.clear();  // all at once, not one by one
+  // The others stay in the table until their last RST is judged (release), so they are copied
+  // one at a time rather than all at once here.
   release(clock_ns, true);
+  table_.clear();  // all at once, not one by one
 }
 
 Connection* Tracker::lookup(const Segment& segment, const ConnectionKey& key, uint64_t hash,
@@ -101,7 +174,7 @@ Connection* Tracker::lookup(const Segment& segment, const ConnectionKey& key, ui
     // A new SYN on a 4-tuple whose connection has closed opens a new connection (port reuse).
     if (fresh_syn && !same_syn && connection->closed()) {
       ++stats_.port_reuse;
-      end(connection, segment.clock_ns);
+      end(connection);
       connection = nullptr;
     }
   }
@@ -114,7 +187,7 @@ Connection* Tracker::lookup(const Segment& segment, const ConnectionKey& key, ui
 
 Connection* Tracker::create(const ConnectionKey& key, uint64_t hash, const Segment& segment,
                             bool& from_originator) {
-  if (table_.size() >= table_.capacity()) make_room(segment.clock_ns);
+  if (table_.size() >= table_.capacity()) make_room();
   Connection* connection = table_.insert(key, hash);
   ++stats_.connections;
   const bool syn = segment.has(tcp_flag::syn) && !segment.has(tcp_flag::rst);
@@ -288,13 +361,14 @@ void Tracker::update(Connection& connection, const Segment& segment, bool from_o
 void Tracker::open_reset(Connection& connection, const Segment& segment, bool from_originator,
                          bool created) {
   ResetContext context;
-  context.rst = segment;
-  context.rst.payload = nullptr;
-  if (segment.payload != nullptr) {
-    const uint32_t length = std::min<uint32_t>(segment.payload_captured, context.payload_text.size());
+  context.rst = ResetSegment::of(segment, connection.key);
+  const uint32_t length =
+      segment.payload == nullptr ? 0 : std::min(segment.payload_captured, ResetContext::payload_text_max);
+  if (length > 0) {
+    context.payload_chars = std::make_unique<char[]>(length);
     for (uint32_t i = 0; i < length; ++i) {
       const unsigned char byte = segment.payload[i];
-      context.payload_text[i] = std::isprint(byte) ? static_cast<char>(byte) : '.';
+      context.payload_chars[i] = std::isprint(byte) ? static_cast<char>(byte) : '.';
     }
     context.payload_text_length = static_cast<uint8_t>(length);
   }
@@ -302,24 +376,12 @@ void Tracker::open_reset(Connection& connection, const Segment& segment, bool fr
   context.connection_new = created;
   context.deadline_ns = segment.clock_ns + options_.horizon_ns;
   context.connection = connection;
-  if (const ConnectionRare* rare = table_.find_rare(connection)) context.rare = *rare;
+  if (const ConnectionRare* rare = table_.find_rare(connection)) {
+    context.rare_part = std::make_unique<ConnectionRare>(*rare);
+  }
   if (created) ++stats_.resets_without_connection;
   const Endpoint& sender = connection.sender(from_originator);
   const Endpoint& receiver = connection.receiver(from_originator);
-  if (receiver.packets > 0) {
-    SegmentBrief& answers = context.answers;
-    answers.valid = true;
-    answers.frame = connection.frame(receiver.last_frame);
-    answers.ts_ns = connection.time(receiver.last_ts);
-    answers.seq = receiver.last_seq;
-    answers.ack = receiver.last_ack;
-    answers.flags = receiver.last_flags;
-    answers.payload_len = receiver.last_payload;
-    answers.from_originator = !from_originator;
-    answers.ip_id = receiver.ip_id;
-    context.since_answers_ns = segment.ts_ns - answers.ts_ns;
-    context.silence_ns = connection.duration(receiver.gap_before_last);
-  }
 
   // How the receiver would judge the RST's seq (RFC 9293 §3.10.7, RFC 5961 §3.2).
   if (receiver.syn_seen && !sender.syn_seen && sender.packets == sender.resets && !from_originator) {
@@ -345,7 +407,7 @@ void Tracker::open_reset(Connection& connection, const Segment& segment, bool fr
     }
   }
   context.earlier_resets = sender.episode_resets;
-  context.earlier_reset_frame = episode_first_frame(connection, sender, context.rare.side(from_originator));
+  context.earlier_reset_frame = episode_first_frame(connection, sender, context.rare().side(from_originator));
 
   const uint64_t number = pending_base_ + pending_.size();
   pending_links_.push_back(connection.newest_pending);
@@ -361,7 +423,8 @@ void Tracker::observe_after(Connection& connection, const Segment& segment, bool
     ResetContext& context = pending_[index];
     link = pending_links_[index];
     if (segment.clock_ns > deadline(context)) continue;  // past its horizon, waiting for a tick
-    AfterReset& after = context.after;
+    if (!context.after_part) context.after_part = std::make_unique<AfterReset>();
+    AfterReset& after = *context.after_part;
     const SegmentBrief brief = SegmentBrief::of(segment, from_originator);
     const bool from_sender = from_originator == context.from_originator;
     if (segment.has(tcp_flag::rst)) {
@@ -388,47 +451,34 @@ void Tracker::observe_after(Connection& connection, const Segment& segment, bool
             sender.seq_known() && std::abs(static_cast<int64_t>(seq_diff(segment.seq, sender.next_seq))) < too_far_seq;
         if (own_stream && (segment.payload_len > 0 || segment.has(tcp_flag::ack))) after.sender_continued = true;
         // Did the segment the RST answered reach the real sender? Then nobody in the path dropped it.
-        const SegmentBrief& answers = context.answers;
+        const SegmentBrief answers = context.answers();
         if (segment.has(tcp_flag::ack) &&
             (!answers.valid || seq_ge(segment.ack, answers.seq + answers.seq_len()))) {
           after.sender_acked_answers = true;
         }      }
     } else {
-      if (after.receiver_segments++ == 0) {
-        after.receiver_first = brief;
-        if (is_pure_ack(segment) && after.sender_segments == 0) {
-          after.challenge_ack = true;
-          after.challenge = brief;
-        }
+      if (after.receiver_segments++ == 0 && is_pure_ack(segment) && after.sender_segments == 0) {
+        after.challenge_ack = true;
+        after.challenge = brief;
       }
-      if (segment.payload_len > 0) ++after.receiver_data;
     }
   }
 }
 
-void Tracker::end(Connection* connection, int64_t clock_ns) {
-  close_out(*connection, clock_ns);
+void Tracker::end(Connection* connection) {
+  if (waiting(*connection)) {
+    // Reported after its last RST is judged, so the summary carries every cause.
+    ResetContext& last = pending_[connection->newest_pending - 1 - pending_base_];
+    last.ended_connection = std::make_unique<Connection>(*connection);
+  } else if (sink_.wants(*connection)) {
+    sink_.ended(*connection);
+  }
   table_.erase(connection);
 }
 
-void Tracker::close_out(const Connection& connection, int64_t clock_ns) {
-  if (connection.pending_resets > 0 && connection.newest_pending > pending_base_) {
-    // Reported after its last RST is judged, so the summary carries every cause.
-    uint64_t link = connection.newest_pending;
-    pending_[link - 1 - pending_base_].ended_connection = std::make_unique<Connection>(connection);
-    for (uint32_t walked = 0; link > pending_base_ && walked < connection.pending_resets; ++walked) {
-      ResetContext& context = pending_[link - 1 - pending_base_];
-      if (clock_ns <= deadline(context)) context.after.ended = true;
-      link = pending_links_[link - 1 - pending_base_];
-    }
-  } else if (sink_.wants(connection)) {
-    sink_.ended(connection);
-  }
-}
-
-void Tracker::end_in_order(int64_t clock_ns) {
+void Tracker::end_in_order() {
   std::sort(ending_.begin(), ending_.end());
-  for (const auto& [id, connection] : ending_) end(connection, clock_ns);
+  for (const auto& [id, connection] : ending_) end(connection);
   ending_.clear();
 }
 
@@ -445,10 +495,10 @@ void Tracker::expire(int64_t clock_ns) {
   idle_before(ConnectionTable::embryonic, options_.idle_timeout_ns);
   idle_before(ConnectionTable::active, options_.idle_timeout_ns);
   stats_.evicted_idle += ending_.size();
-  end_in_order(clock_ns);
+  end_in_order();
 }
 
-void Tracker::make_room(int64_t clock_ns) {
+void Tracker::make_room() {
   // Under the memory cap: half-open handshakes first, then closed connections, then idle ones.
   // Half-open handshakes go first: under a SYN flood they are the flood, not the real traffic.
   Connection* victim = table_.oldest(ConnectionTable::embryonic);
@@ -456,18 +506,22 @@ void Tracker::make_room(int64_t clock_ns) {
   if (victim == nullptr) victim = table_.oldest(ConnectionTable::active);
   if (victim == nullptr) return;
   ++stats_.evicted_pressure;
-  end(victim, clock_ns);
+  end(victim);
 }
 
 void Tracker::release(int64_t clock_ns, bool all) {
   // Deadlines follow the capture's clock at each RST, so the due ones are a prefix.
   while (!pending_.empty() && (all || deadline(pending_.front()) < clock_ns)) {
     ResetContext& context = pending_.front();
-    const ConnectionKey key = ConnectionKey::of(context.rst);
+    const ConnectionKey& key = context.connection.key;
     Connection* connection = table_.find(key, key.hash());
     if (connection != nullptr && connection->id() == context.connection.id() && connection->pending_resets > 0) {
       --connection->pending_resets;
-      if (connection->newest_pending == pending_base_ + 1) connection->newest_pending = 0;
+      if (connection->newest_pending == pending_base_ + 1) {
+        connection->newest_pending = 0;
+        // At the end the connection ends too, reported after this, its last RST.
+        if (all) context.ended_connection = std::make_unique<Connection>(*connection);
+      }
     }
     sink_.judge(context);
     pending_.pop_front();

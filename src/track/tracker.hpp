@@ -88,15 +88,20 @@ class Tracker {
   void open_reset(Connection& connection, const Segment& segment, bool from_originator,
                   bool created);
   void observe_after(Connection& connection, const Segment& segment, bool from_originator);
-  void end(Connection* connection, int64_t clock_ns);
   // Reports that a connection ended, or, while RSTs of it still wait, hands it to the last of
-  // them (reported after their judgement). The caller removes it.
-  void close_out(const Connection& connection, int64_t clock_ns);
+  // them (reported after their judgement), and removes it.
+  void end(Connection* connection);
   // Ends the connections in `ending_`, in order of their id.
-  void end_in_order(int64_t clock_ns);
+  void end_in_order();
   void expire(int64_t clock_ns);
+  // Judges the RSTs whose horizon ended before `clock_ns`, or, at the end, all of them, each
+  // connection still in the table reported after its last RST.
   void release(int64_t clock_ns, bool all);
-  void make_room(int64_t clock_ns);
+  void make_room();
+  // Some RST of the connection still waits for its horizon.
+  bool waiting(const Connection& connection) const {
+    return connection.pending_resets > 0 && connection.newest_pending > pending_base_;
+  }
   static int64_t deadline(const ResetContext& context) { return context.deadline_ns; }
 
   TrackerOptions options_;
