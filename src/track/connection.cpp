@@ -60,13 +60,6 @@ std::string History::str() const {
   return letters;
 }
 
-void Connection::set_last_ts(bool from_originator, int64_t ts_ns) {
-  Stamp& stamp = sender(from_originator).last_ts;
-  set_time(stamp, ts_ns);
-  last_from_originator = from_originator;
-  last_ts_rest = static_cast<uint32_t>(std::max<int64_t>(ts_ns - first_ts, 0) - to_ns(stamp.ticks));
-}
-
 void Connection::coarsen() {
   const auto coarser = [this](uint32_t& ticks) { ticks = time_shift == 0 ? ticks / 1000 : ticks >> 1; };
   const Stamp& last = (last_from_originator ? originator : responder).last_ts;

@@ -207,7 +207,14 @@ struct Connection {
     ref.offset = frame < first_frame || offset >= 0xffffffffu ? 0 : static_cast<uint32_t>(offset + 1);
   }
   // Records the time of the packet `from_originator` just sent as that side's and the connection's last.
-  void set_last_ts(bool from_originator, int64_t ts_ns);
+  // Inline: it runs for every packet.
+  void set_last_ts(bool from_originator, int64_t ts_ns) {
+    Stamp& stamp = sender(from_originator).last_ts;
+    const int64_t offset = std::max<int64_t>(ts_ns - first_ts, 0);
+    stamp.ticks = to_ticks(offset);
+    last_from_originator = from_originator;
+    last_ts_rest = static_cast<uint32_t>(offset - to_ns(stamp.ticks));
+  }
 
  private:
   int64_t to_ns(uint32_t ticks) const {
