@@ -109,6 +109,7 @@ struct CaptureSet::Impl {
   CaptureStats stats;
   bool started = false;
   size_t pending = SIZE_MAX;  // input whose delivered packet must be replaced on the next call
+  Input* single = nullptr;    // the one input, when next_single() can serve it
   uint64_t frames = 0;
 
   ~Impl() {
@@ -220,6 +221,9 @@ struct CaptureSet::Impl {
       }
       advance(*input);
     }
+    if (inputs.size() == 1 && inputs[0]->pcap_reader != nullptr && options.filter.empty()) {
+      single = inputs[0].get();
+    }
   }
 
   void fail(Input& input, uint64_t offset, const std::string& message) {
@@ -256,21 +260,18 @@ struct CaptureSet::Impl {
       }
     } else if (input.pcap_reader != nullptr) {
       PcapRecord record;
-      switch (input.pcap_reader->next(record)) {
-        case PcapReader::Status::packet:
-          input.ts_ns = record.ts_ns;
-          input.link_type = input.pcap_reader->link_type();
-          input.caplen = record.caplen;
-          input.origlen = std::max(record.origlen, record.caplen);
-          input.data = record.data;
-          input.has_head = true;
-          return;
-        case PcapReader::Status::end:
-          break;
-        case PcapReader::Status::error:
-          fail(input, input.pcap_reader->error_offset(), input.pcap_reader->error());
-          return;
+      const PcapReader::Status status = input.pcap_reader->next(record);
+      if (status == PcapReader::Status::packet) {
+        input.ts_ns = record.ts_ns;
+        input.link_type = input.pcap_reader->link_type();
+        input.caplen = record.caplen;
+        input.origlen = std::max(record.origlen, record.caplen);
+        input.data = record.data;
+        input.has_head = true;
+      } else {
+        stop_pcap(input, status);
       }
+      return;
     } else if (input.handle != nullptr) {
       const off64_t record_offset = ftello64(input.file);
       pcap_pkthdr* header = nullptr;
@@ -292,6 +293,19 @@ struct CaptureSet::Impl {
         return;
       }
     }
+    end_of(input);
+  }
+
+  // The own pcap reader gave no record: the end of the input, or an error.
+  void stop_pcap(Input& input, PcapReader::Status status) {
+    if (status == PcapReader::Status::error) {
+      fail(input, input.pcap_reader->error_offset(), input.pcap_reader->error());
+    } else {
+      end_of(input);
+    }
+  }
+
+  void end_of(Input& input) {
     if (input.stream != nullptr && !input.stream->error().empty()) {
       fail(input, 0, "");
       return;
@@ -323,8 +337,49 @@ struct CaptureSet::Impl {
     return filters.back();
   }
 
+  // Counts a record that is about to be handed out and gives it its frame number.
+  uint64_t count(int64_t ts_ns, uint32_t caplen, uint32_t origlen) {
+    ++stats.packets;
+    stats.bytes += caplen;
+    if (caplen < origlen) ++stats.snapped;
+    if (stats.packets == 1 || ts_ns < stats.first_ns) stats.first_ns = ts_ns;
+    if (stats.packets == 1 || ts_ns > stats.last_ns) stats.last_ns = ts_ns;
+    return ++frames;
+  }
+
+  // One classic pcap file through the own reader, unfiltered: the usual case, and the whole
+  // per-packet cost of this stage, so it skips the merge and goes to the reader directly.
+  bool next_single(Packet& packet) {
+    Input& input = *single;
+    if (input.has_head) {  // the first record, read when the input started
+      input.has_head = false;
+      packet.ts_ns = input.ts_ns;
+      packet.link_type = input.link_type;
+      packet.data = input.data;
+      packet.caplen = input.caplen;
+      packet.origlen = input.origlen;
+      packet.frame = count(packet.ts_ns, packet.caplen, packet.origlen);
+      return true;
+    }
+    if (input.done) return false;
+    PcapRecord record;
+    const PcapReader::Status status = input.pcap_reader->next(record);
+    if (status != PcapReader::Status::packet) {
+      stop_pcap(input, status);
+      return false;
+    }
+    packet.ts_ns = record.ts_ns;
+    packet.link_type = input.pcap_reader->link_type();
+    packet.data = record.data;
+    packet.caplen = record.caplen;
+    packet.origlen = std::max(record.origlen, record.caplen);
+    packet.frame = count(packet.ts_ns, packet.caplen, packet.origlen);
+    return true;
+  }
+
   bool next(Packet& packet) {
     if (!started) start();
+    if (single != nullptr) return next_single(packet);
     if (pending < inputs.size()) {
       advance(*inputs[pending]);
       pending = SIZE_MAX;
@@ -339,12 +394,7 @@ struct CaptureSet::Impl {
       if (best == SIZE_MAX) return false;
       Input& input = *inputs[best];
       // Every record takes a frame number, filtered or not, so numbers match tshark's.
-      const uint64_t frame = ++frames;
-      ++stats.packets;
-      stats.bytes += input.caplen;
-      if (input.caplen < input.origlen) ++stats.snapped;
-      if (stats.packets == 1 || input.ts_ns < stats.first_ns) stats.first_ns = input.ts_ns;
-      if (stats.packets == 1 || input.ts_ns > stats.last_ns) stats.last_ns = input.ts_ns;
+      const uint64_t frame = count(input.ts_ns, input.caplen, input.origlen);
       if (!options.filter.empty()) {
         const Filter& filter = filter_for(input.link_type);
         pcap_pkthdr header{};
