@@ -114,9 +114,7 @@ class StreamBuilder {
     s.ttl = from_client ? 57 : 64;
     s.df = true;
     if ((flags & tcp_flag::syn) != 0) {
-      s.mss = 1460;
       s.window_scale = 7;
-      s.sack_permitted = true;
     }
     segments.push_back(s);
   }

@@ -70,36 +70,32 @@ inline constexpr uint8_t cwr = 0x80;
 
 // One decoded TCP segment. Small and flat; `payload` is only valid during the call.
 struct Segment {
+  // Ordered widest first so the struct packs without holes: every segment is copied once on its
+  // way to a tracker, so its size is paid per packet.
   int64_t ts_ns = 0;
   int64_t clock_ns = 0;       // the capture's clock here: the latest timestamp so far (set by the analysis)
   uint64_t frame = 0;
-  Address src, dst;
-  uint16_t sport = 0, dport = 0;
+  const uint8_t* payload = nullptr;
+  uint64_t source_mac = 0;    // the outermost Ethernet source address (48 bits), 0 without one
   uint32_t seq = 0, ack = 0;
-  uint8_t flags = 0;
-  uint8_t reserved = 0;       // the 4 reserved bits of the data-offset byte (AE is bit 0)
-  uint16_t window = 0;        // raw, unscaled
   uint32_t payload_len = 0;   // TCP payload bytes according to the IP length
   uint32_t payload_captured = 0;  // of those, bytes present in the capture
-  const uint8_t* payload = nullptr;
-
-  // Options.
-  uint16_t mss = 0;           // 0 when absent
+  Address src, dst;
+  uint16_t sport = 0, dport = 0;
+  uint16_t window = 0;        // raw, unscaled
+  uint16_t ip_id = 0;         // IPv4 identification; 0 for IPv6
+  uint8_t flags = 0;
+  uint8_t reserved = 0;       // the 4 reserved bits of the data-offset byte (AE is bit 0)
+  // Options: only what the analysis reads (MSS, SACK and timestamps are walked over).
   uint8_t window_scale = 0xff;  // 0xff when absent
-  bool sack_permitted = false;
-  uint8_t sack_count = 0;     // SACK blocks present
-  bool has_timestamp = false;
-  uint32_t tsval = 0, tsecr = 0;
-  bool has_md5_or_ao = false;  // TCP-MD5 (19) or TCP-AO (29)
-  bool has_mptcp_reset = false;  // MPTCP MP_TCPRST option (RFC 8684)
   uint8_t mptcp_reset_reason = 0;
-
   // IP layer (innermost header that carried the TCP segment).
   uint8_t ttl = 0;            // TTL or hop limit
-  uint16_t ip_id = 0;         // IPv4 identification; 0 for IPv6
-  bool df = false;
   uint8_t tunnel_depth = 0;   // encapsulations peeled off before this TCP header
-  uint64_t source_mac = 0;    // the outermost Ethernet source address (48 bits), 0 without one
+  // Whole bytes, not bits: these are written and read for every segment.
+  bool df = false;
+  bool has_md5_or_ao = false;  // TCP-MD5 (19) or TCP-AO (29)
+  bool has_mptcp_reset = false;  // MPTCP MP_TCPRST option (RFC 8684)
 
   bool has(uint8_t flag) const { return (flags & flag) != 0; }
   // Sequence space the segment occupies: payload plus one for SYN and one for FIN.
@@ -107,6 +103,7 @@ struct Segment {
     return payload_len + (has(tcp_flag::syn) ? 1u : 0u) + (has(tcp_flag::fin) ? 1u : 0u);
   }
 };
+static_assert(sizeof(Segment) == 112, "Segment grew: it is copied for every packet");
 
 // Flags as tshark prints them in its info column, e.g. "RST, ACK".
 std::string flags_to_string(uint8_t flags);

@@ -448,25 +448,8 @@ struct Decoder {
       if (length < 2 || length > size - at) break;
       const uint8_t* value = data + at + 2;
       switch (kind) {
-        case 2:  // MSS (RFC 9293 §3.2)
-          if (length == 4) segment.mss = be16(value);
-          break;
         case 3:  // window scale (RFC 7323 §2.2)
           if (length == 3) segment.window_scale = value[0];
-          break;
-        case 4:  // SACK permitted (RFC 2018 §2)
-          if (length == 2) segment.sack_permitted = true;
-          break;
-        case 5:  // SACK blocks (RFC 2018 §3)
-          // Counted, not kept: no rule reads the edges, and every segment would carry them.
-          if (length >= 10 && (length - 2) % 8 == 0) segment.sack_count = static_cast<uint8_t>((length - 2) / 8);
-          break;
-        case 8:  // timestamps (RFC 7323 §3.2)
-          if (length == 10) {
-            segment.has_timestamp = true;
-            segment.tsval = be32(value);
-            segment.tsecr = be32(value + 4);
-          }
           break;
         case 19:  // TCP MD5 signature (RFC 2385)
         case 29:  // TCP-AO (RFC 5925)
