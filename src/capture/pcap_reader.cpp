@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "capture/stream.hpp"
+#include "core/thread_name.hpp"
 
 namespace rstscope::capture_detail {
 
@@ -93,7 +94,10 @@ PcapReader::PcapReader(ByteStream& stream, size_t buffer_bytes, bool read_ahead)
     chunk->bytes.resize(carry_bytes + chunk_bytes_);
     empty_.push_back(std::move(chunk));
   }
-  filler_ = std::thread([this] { fill_chunks(); });
+  filler_ = std::thread([this] {
+    name_this_thread("rstscope-read");
+    fill_chunks();
+  });
 }
 
 PcapReader::~PcapReader() {

@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "core/thread_name.hpp"
 #include "decode/decode.hpp"
 #include "diagnose/diagnoser.hpp"
 
@@ -217,6 +218,7 @@ class ReportQueue final : public FindingSink {
  public:
   explicit ReportQueue(FindingSink& sink) : reports_(depth), current_(reports_.take_free()) {
     writer_ = std::thread([this, &sink] {
+      name_this_thread("rstscope-write");
       for (bool last = false; !last;) {
         std::unique_ptr<Reports> reports = reports_.take_full();
         reports->replay(sink);
@@ -339,6 +341,7 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
 
   DecodeStats decode_stats;  // the reader's own until it is done
   std::thread reader([&] {
+    name_this_thread("rstscope-decode");
     std::vector<std::unique_ptr<Batch>> batches;
     for (unsigned s = 0; s < shards; ++s) batches.push_back(inputs[s]->take_free());
     Packet packet;
@@ -371,6 +374,7 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
   std::vector<std::thread> workers;
   for (unsigned s = 0; s < shards; ++s) {
     workers.emplace_back([&, s] {
+      name_this_thread("rstscope-track");
       // The reading thread is the one stage that cannot be split, so the trackers yield the
       // cores to it (a hint: where it cannot be set, they run at the same priority).
       errno = 0;

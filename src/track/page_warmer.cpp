@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "core/thread_name.hpp"
+
 namespace rstscope {
 
 PageWarmer::~PageWarmer() {
@@ -36,7 +38,10 @@ void PageWarmer::request(size_t bytes) {
     target_ = std::max(target_, target);
   }
   if (!thread_.joinable()) {
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+      name_this_thread("rstscope-warm");
+      run();
+    });
   } else {
     wake_.notify_one();
   }
