@@ -18,23 +18,16 @@ void advise_huge_pages(const void* data, size_t bytes) {
   if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
 }
 
-std::vector<Connection> reserved(size_t count) {
-  std::vector<Connection> pool;
-  pool.reserve(count);
-  return pool;
-}
-
 }  // namespace
 
 ConnectionTable::ConnectionTable(uint64_t max_connections)
-    : max_connections_(std::clamp<uint64_t>(max_connections, 16, uint64_t{1} << 30)),  // tags hold 32 bits of home
-      // Reserved, not touched: pages are only used as connections arrive, and the pool never
-      // has to be copied to a larger block (which would double the peak memory).
-      pool_(reserved(max_connections_ + 1)),
-      pool_warmer_(pool_.data(), pool_.capacity() * sizeof(Connection)) {
+    : max_connections_(std::clamp<uint64_t>(max_connections, 16, uint64_t{1} << 30)) {  // tags hold 32 bits of home
   // Start small and double: memory follows the live connections, up to the cap.
   slots_.assign(1024, Slot{0, empty});
   mask_ = slots_.size() - 1;
+  // Reserved, not touched: pages are only used as connections arrive, and the pool never has to
+  // be copied to a larger block (which would double the peak memory).
+  pool_.reserve(max_connections_ + 1);
   advise_huge_pages(pool_.data(), pool_.capacity() * sizeof(Connection));
   pool_.emplace_back();
   rare_pool_.emplace_back();
@@ -56,7 +49,6 @@ uint32_t ConnectionTable::allocate() {
     return index;
   }
   pool_.emplace_back();
-  pool_warmer_.used(pool_.size() * sizeof(Connection));
   return static_cast<uint32_t>(pool_.size() - 1);
 }
 

@@ -5,7 +5,6 @@
 #include <vector>
 
 #include "track/connection.hpp"
-#include "track/page_warmer.hpp"
 
 namespace rstscope {
 
@@ -72,7 +71,6 @@ class ConnectionTable {
   std::vector<Slot> slots_;
   uint64_t mask_ = 0;
   std::vector<Connection> pool_;  // index 0 is a sentinel, never used
-  PageWarmer pool_warmer_;        // faults the pool's next pages in before they are used
   std::vector<uint32_t> free_;
   std::deque<ConnectionRare> rare_pool_;  // index 0 is a sentinel; a deque keeps references valid
   std::vector<uint32_t> rare_free_;
