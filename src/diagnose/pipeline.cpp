@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <sys/resource.h>
@@ -30,7 +31,9 @@ struct Batch {
   static constexpr uint32_t payload_keep = 64;  // the analysis looks at the first bytes only
   std::vector<Segment> segments;
   std::vector<uint8_t> payloads;
-  std::vector<uint32_t> payload_offsets;  // per segment, offset into `payloads` + 1, 0 for none
+  // The segments whose payload was kept: index into `segments`, offset into `payloads`. Only
+  // RSTs have one, so the other segments cost nothing here.
+  std::vector<std::pair<uint32_t, uint32_t>> kept;
   // What follows the batch: more of the same tick interval, a tick, or the end of the input
   // (the tracker finishes instead of ticking).
   enum End : uint8_t { more, tick, last };
@@ -39,31 +42,27 @@ struct Batch {
   CaptureStats capture;   // counters as they stood (for progress; first shard only)
 
   void add(Segment& segment) {
-    keep_payload(segment);
+    keep_payload(segment, segments.size());
     segments.push_back(segment);
   }
-  // Takes the RST payload of a segment about to join the batch.
-  void keep_payload(Segment& segment) {
-    uint32_t offset = 0;
+  // Takes the RST payload of the segment that is or will be segments[index].
+  void keep_payload(Segment& segment, size_t index) {
     if (segment.has(tcp_flag::rst) && segment.payload != nullptr && segment.payload_captured > 0) {
       const uint32_t keep = std::min(segment.payload_captured, payload_keep);
-      offset = static_cast<uint32_t>(payloads.size()) + 1;
+      kept.emplace_back(static_cast<uint32_t>(index), static_cast<uint32_t>(payloads.size()));
       payloads.insert(payloads.end(), segment.payload, segment.payload + keep);
       segment.payload_captured = keep;
     }
     segment.payload = nullptr;
-    payload_offsets.push_back(offset);
   }
-  // Points the kept RST payloads into this batch's own storage (for the segments taken so far).
+  // Points the kept RST payloads into this batch's own storage.
   void attach_payloads() {
-    for (size_t i = 0; i < payload_offsets.size(); ++i) {
-      if (payload_offsets[i] != 0) segments[i].payload = payloads.data() + payload_offsets[i] - 1;
-    }
+    for (const auto& [index, offset] : kept) segments[index].payload = payloads.data() + offset;
   }
   void clear() {
     segments.clear();
     payloads.clear();
-    payload_offsets.clear();
+    kept.clear();
     end = more;
   }
 };
@@ -297,13 +296,14 @@ RunStats analyze_one_thread(CaptureSet& capture, const AnalyzerOptions& options,
     more = capture.next(packet);
     // Decoded in place: a batch is only a window of segments ahead of their lookups.
     if (more && decode(packet, batch.segments[count], stats.decode) == DecodeResult::tcp) {
-      batch.keep_payload(batch.segments[count++]);
+      batch.keep_payload(batch.segments[count], count);
+      ++count;
     }
     if (count == single_batch || (!more && count > 0)) {
       batch.attach_payloads();
       analyzer.add_batch(batch.segments.data(), count);
       batch.payloads.clear();
-      batch.payload_offsets.clear();
+      batch.kept.clear();
       count = 0;
     }
     if (progress && more && --until_progress == 0) {
