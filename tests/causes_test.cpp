@@ -34,6 +34,20 @@ TEST(Refused, RstAckAnswersSyn) {
   EXPECT_NE(finding.evidence.front().find("answers SYN in frame 1 (ack = SYN seq + 1)"), std::string::npos);
 }
 
+// A flood of bare RSTs before the real answer: more than a 16-bit count holds. The receiver is
+// still in SYN-SENT, so the refusal that follows is judged the same as without the flood.
+TEST(Refused, AfterMoreRstsThanASixteenBitCountHolds) {
+  Scenario scenario;
+  auto& c = scenario.connect("192.0.2.10", 40000, "198.51.100.20", 2106);
+  c.client.syn();
+  for (uint32_t i = 0; i < 65'536; ++i) c.server.rst(7 + i * 1000);
+  const uint64_t rst = c.server.spoof(tcp_flag::rst | tcp_flag::ack, 0, c.client.next(), 64);
+  const Collected out = scenario.run();
+  const Finding& finding = only_reset(out, rst);
+  EXPECT_EQ(finding.seq_check, SeqCheck::exact);
+  EXPECT_EQ(finding.cause, Cause::refused);
+}
+
 TEST(Refused, NearMissAckNotCoveringSynIsNotRefused) {
   Scenario scenario;
   auto& c = scenario.connect("192.0.2.10", 40000, "198.51.100.20", 2106);

@@ -38,7 +38,7 @@ Facts::Facts(const ResetContext& context_in, const Observations& observations_in
                  (connection.originator.packets > 0 && connection.responder.packets > 0 &&
                   !answers_syn && (sender.data_seen || receiver.data_seen || !connection.handshake_seen)) ||
                  (sender.ack_known && sender.data_seen);
-  sender_spoke = sender.packets > sender.resets;
+  sender_spoke = sender.non_rst_packets > 0;
 
   if (sender.ttl_max != 0) {
     ttl_known = true;
@@ -63,7 +63,7 @@ Facts::Facts(const ResetContext& context_in, const Observations& observations_in
                                   whose, usual);
   }
   // DF: a stack sets it the same way on all its packets of a connection, RSTs included.
-  if (!rst.src.is_v6() && sender.packets - sender.resets >= 3) {
+  if (!rst.src.is_v6() && sender.non_rst_packets >= 3) {
     df_unlike = (sender.df_seen && !sender.df_missing && !rst.df) || (sender.df_missing && !sender.df_seen && rst.df);
   }
   // IP ID: a stack with a per-connection counter sends its RST with the next value or close.

@@ -71,7 +71,7 @@ struct Endpoint {
   uint16_t bytes_high = 0;
   uint16_t window = 0;       // last raw window
   uint16_t ip_id = 0;        // last IP ID
-  uint16_t resets = 0;
+  uint16_t resets = 0;       // RSTs it sent, saturating at 65535 (non_rst_packets counts the others)
   uint16_t max_window_raw = 0;  // max_window() = max_window_raw << max_window_shift
   uint8_t ttl_min = 255, ttl_max = 0;  // over its non-RST packets
   uint8_t fin_acks = 0;      // ACKs it sent that cover the peer's FIN

@@ -221,7 +221,7 @@ void Tracker::update(Connection& connection, const Segment& segment, bool from_o
   if (segment.has(tcp_flag::rst)) {
     ++stats_.resets;
     ++connection.resets;
-    ++sender.resets;
+    if (sender.resets < 0xffff) ++sender.resets;  // saturating: the rules ask only whether it sent any
     // The episode's first RST is kept apart once it is no longer the sender's last packet.
     if (sender.episode_resets == 1) {
       table_.rare(connection).side(from_originator).episode_rst_frame = previous_frame;
@@ -384,7 +384,7 @@ void Tracker::open_reset(Connection& connection, const Segment& segment, bool fr
   const Endpoint& receiver = connection.receiver(from_originator);
 
   // How the receiver would judge the RST's seq (RFC 9293 §3.10.7, RFC 5961 §3.2).
-  if (receiver.syn_seen && !sender.syn_seen && sender.packets == sender.resets && !from_originator) {
+  if (receiver.syn_seen && !sender.syn_seen && sender.non_rst_packets == 0 && !from_originator) {
     // SYN-SENT: the RST is acceptable only if it acknowledges the SYN (RFC 9293 §3.10.7.3).
     context.expected_seq = 0;
     context.seq_check = segment.has(tcp_flag::ack) && segment.ack == receiver.isn + 1
