@@ -2,7 +2,10 @@
 // TCP options, and truncation at every length.
 #include <gtest/gtest.h>
 
+#include <cstddef>
+#include <cstring>
 #include <initializer_list>
+#include <utility>
 #include <vector>
 
 #include "decode/decode.hpp"
@@ -483,6 +486,79 @@ TEST(Decode, TcpOptionsAll) {
   EXPECT_FALSE(d.segment.has_mptcp_reset);
   const Decoded plain = run(101, ipv4(6, tcp(tcp_flag::ack, Bytes{2, 4, 0x05, 0xb4})));
   EXPECT_EQ(plain.segment.window_scale, 0xff);
+}
+
+// decode() does not clear the whole segment first: a segment reused for the next frame must
+// still come out exactly as a fresh one would, whatever the frame before it set.
+TEST(Decode, AReusedSegmentKeepsNothingFromTheFrameBefore) {
+  const Bytes rich_options{3, 3, 9, 1, 19, 18, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab,
+                           0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 30, 4, 0x81, 0x06};
+  const Bytes tunnelled = ethernet(0x0800, ipv4(4, ipv4(6, tcp(tcp_flag::syn, rich_options, 20))));
+  const Bytes plain = ipv6(6, tcp(tcp_flag::ack, {}, 3));
+  for (const auto& [link, frame] : {std::pair{1u, tunnelled}, std::pair{101u, plain}}) {
+    Packet packet;
+    packet.link_type = link;
+    packet.data = frame.data();
+    packet.caplen = static_cast<uint32_t>(frame.size());
+    packet.origlen = packet.caplen;
+    packet.frame = 9;
+    packet.ts_ns = 42;
+    Segment fresh;
+    DecodeStats stats;
+    ASSERT_EQ(decode(packet, fresh, stats), DecodeResult::tcp);
+    Segment reused;
+    const Bytes& other = link == 1u ? plain : tunnelled;
+    Packet before = packet;
+    before.link_type = link == 1u ? 101u : 1u;
+    before.data = other.data();
+    before.caplen = static_cast<uint32_t>(other.size());
+    before.frame = 3;
+    ASSERT_EQ(decode(before, reused, stats), DecodeResult::tcp);
+    reused.clock_ns = 777;  // as the analysis sets it
+    ASSERT_EQ(decode(packet, reused, stats), DecodeResult::tcp);
+    // Field by field: the payload pointers point into the same frame, so all compare.
+    EXPECT_EQ(std::memcmp(&fresh, &reused, offsetof(Segment, src)), 0);
+    EXPECT_EQ(fresh.src, reused.src);
+    EXPECT_EQ(fresh.dst, reused.dst);
+    EXPECT_EQ(fresh.sport, reused.sport);
+    EXPECT_EQ(fresh.dport, reused.dport);
+    EXPECT_EQ(fresh.window, reused.window);
+    EXPECT_EQ(fresh.ip_id, reused.ip_id);
+    EXPECT_EQ(fresh.flags, reused.flags);
+    EXPECT_EQ(fresh.reserved, reused.reserved);
+    EXPECT_EQ(fresh.window_scale, reused.window_scale);
+    EXPECT_EQ(fresh.mptcp_reset_reason, reused.mptcp_reset_reason);
+    EXPECT_EQ(fresh.ttl, reused.ttl);
+    EXPECT_EQ(fresh.tunnel_depth, reused.tunnel_depth);
+    EXPECT_EQ(fresh.df, reused.df);
+    EXPECT_EQ(fresh.has_md5_or_ao, reused.has_md5_or_ao);
+    EXPECT_EQ(fresh.has_mptcp_reset, reused.has_mptcp_reset);
+  }
+  // And what the rich frame set is really gone after the plain one.
+  Segment segment;
+  DecodeStats stats;
+  Packet packet;
+  packet.link_type = 1;
+  packet.data = tunnelled.data();
+  packet.caplen = static_cast<uint32_t>(tunnelled.size());
+  ASSERT_EQ(decode(packet, segment, stats), DecodeResult::tcp);
+  EXPECT_EQ(segment.window_scale, 9);
+  EXPECT_TRUE(segment.has_md5_or_ao);
+  EXPECT_TRUE(segment.has_mptcp_reset);
+  EXPECT_EQ(segment.tunnel_depth, 1);
+  EXPECT_NE(segment.source_mac, 0u);
+  packet.link_type = 101;
+  packet.data = plain.data();
+  packet.caplen = static_cast<uint32_t>(plain.size());
+  ASSERT_EQ(decode(packet, segment, stats), DecodeResult::tcp);
+  EXPECT_EQ(segment.window_scale, 0xff);
+  EXPECT_FALSE(segment.has_md5_or_ao);
+  EXPECT_FALSE(segment.has_mptcp_reset);
+  EXPECT_EQ(segment.mptcp_reset_reason, 0);
+  EXPECT_EQ(segment.tunnel_depth, 0);
+  EXPECT_EQ(segment.source_mac, 0u);
+  EXPECT_EQ(segment.ip_id, 0);
+  EXPECT_FALSE(segment.df);
 }
 
 TEST(Decode, TcpOptionsMd5AoAndMptcpReset) {
