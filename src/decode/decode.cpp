@@ -100,7 +100,9 @@ struct Decoder {
     return DecodeResult::not_ip;
   }
 
-  DecodeResult ethernet(const uint8_t* data, size_t size) {
+  // The link layers of nearly every frame: inlined where they are used (as is protocol()), so
+  // a plain Ethernet frame reaches ipv4() or ipv6() without calls of their own.
+  [[gnu::always_inline]] DecodeResult ethernet(const uint8_t* data, size_t size) {
     if (size < 14) return DecodeResult::truncated;
     if (segment.source_mac == 0) {
       segment.source_mac = be48(data + 6);
@@ -109,7 +111,7 @@ struct Decoder {
   }
 
   // `data` starts right after the type field. Frames may carry padding past the IP length.
-  DecodeResult ethertype(uint16_t type, const uint8_t* data, size_t size, bool allow_llc) {
+  [[gnu::always_inline]] DecodeResult ethertype(uint16_t type, const uint8_t* data, size_t size, bool allow_llc) {
     for (int tags = 0; type == 0x8100 || type == 0x88a8 || type == 0x9100 || type == 0x9200; ++tags) {
       if (tags >= max_vlan_tags) return DecodeResult::malformed;
       if (size < 4) return DecodeResult::truncated;
@@ -289,7 +291,7 @@ struct Decoder {
   }
 
   // `captured` bytes are present at `data`; the IP header says the payload is `claimed` long.
-  DecodeResult protocol(uint8_t number, const uint8_t* data, size_t captured, size_t claimed) {
+  [[gnu::always_inline]] DecodeResult protocol(uint8_t number, const uint8_t* data, size_t captured, size_t claimed) {
     switch (number) {
       case 6:
         return tcp(data, captured, claimed);
