@@ -12,9 +12,8 @@ namespace {
 
 constexpr uint32_t magic_microsecond = 0xa1b2c3d4;
 constexpr uint32_t magic_nanosecond = 0xa1b23c4d;
-constexpr size_t record_header_bytes = 16;
-// libpcap's MAXIMUM_SNAPLEN: the largest record it accepts for the link types read here.
-constexpr uint32_t maximum_snaplen = 262144;
+constexpr size_t record_header_bytes = PcapReader::record_header_bytes;
+constexpr uint32_t maximum_snaplen = PcapReader::maximum_snaplen;
 // The low 26 bits of the header's link type field; the rest hold FCS details.
 constexpr uint32_t link_type_mask = 0x03FFFFFF;
 
@@ -170,11 +169,6 @@ bool PcapReader::ensure_ahead(size_t count) {
   return true;
 }
 
-uint32_t PcapReader::get32(const uint8_t* at) const {
-  const uint32_t value = load32(at);
-  return swapped_ ? __builtin_bswap32(value) : value;
-}
-
 PcapReader::Status PcapReader::fail(uint64_t offset, std::string message) {
   error_ = std::move(message);
   error_offset_ = offset;
@@ -228,7 +222,7 @@ bool PcapReader::start() {
   return true;
 }
 
-PcapReader::Status PcapReader::next(PcapRecord& record) {
+PcapReader::Status PcapReader::next_slow(PcapRecord& record) {
   if (!started_ && !start()) {
     if (!stream_.error().empty()) return fail(base_ + end_, stream_.error());
     return fail(0, "not a pcap file this reader handles");
@@ -240,14 +234,7 @@ PcapReader::Status PcapReader::next(PcapRecord& record) {
     if (have == 0) return Status::end;
     return fail(offset, truncated_message("header bytes", record_header_bytes, have));
   }
-  const uint8_t* header = data_ + position_;
-  // libpcap reads the time fields as signed in files of this host's byte order and as
-  // unsigned in swapped ones; only damaged or far-future files can tell, but keep it exact.
-  const uint32_t raw_seconds = get32(header), raw_fraction = get32(header + 4);
-  const int64_t seconds = swapped_ ? int64_t{raw_seconds} : int64_t{static_cast<int32_t>(raw_seconds)};
-  const int64_t fraction = swapped_ ? int64_t{raw_fraction} : int64_t{static_cast<int32_t>(raw_fraction)};
-  const uint32_t caplen = get32(header + 8);
-  const uint32_t length = get32(header + 12);
+  const uint32_t caplen = get32(data_ + position_ + 8);
   if (caplen > maximum_snaplen) {
     return fail(offset, "invalid packet capture length " + std::to_string(caplen) +
                             ", bigger than snaplen of " + std::to_string(snapshot_));
@@ -259,12 +246,7 @@ PcapReader::Status PcapReader::next(PcapRecord& record) {
     const uint32_t wanted = caplen > snapshot_ && have < snapshot_ ? snapshot_ : caplen;
     return fail(offset, truncated_message("captured bytes", wanted, have));
   }
-  record.ts_ns = seconds * 1000000000 + fraction * (nanosecond_ ? 1 : 1000);
-  record.caplen = std::min(caplen, snapshot_);
-  record.origlen = length;
-  record.data = data_ + position_ + record_header_bytes;
-  position_ += record_header_bytes + caplen;
-  return Status::packet;
+  return take(record, data_ + position_, caplen);
 }
 
 }  // namespace rstscope::capture_detail

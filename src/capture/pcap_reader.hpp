@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -28,6 +29,9 @@ struct PcapRecord {
 class PcapReader {
  public:
   static constexpr size_t file_header_bytes = 24;
+  static constexpr size_t record_header_bytes = 16;
+  // libpcap's MAXIMUM_SNAPLEN: the largest record it accepts for the link types read here.
+  static constexpr uint32_t maximum_snaplen = 262144;
   enum class Status : uint8_t { packet, end, error };
 
   // True when the file header (its first `length` bytes) is one this reader handles exactly
@@ -43,7 +47,18 @@ class PcapReader {
   PcapReader(const PcapReader&) = delete;
   PcapReader& operator=(const PcapReader&) = delete;
 
-  Status next(PcapRecord& record);
+  // Inline: the usual record (its header and bytes already in the buffer, a sane length) is a
+  // few loads; anything else goes to next_slow(), which also reports what is wrong.
+  Status next(PcapRecord& record) {
+    if (started_ && end_ - position_ >= record_header_bytes) {
+      const uint8_t* header = data_ + position_;
+      const uint32_t caplen = get32(header + 8);
+      if (caplen <= maximum_snaplen && end_ - position_ - record_header_bytes >= caplen) {
+        return take(record, header, caplen);
+      }
+    }
+    return next_slow(record);
+  }
   uint32_t link_type() const { return link_type_; }  // LINKTYPE_* value
   const std::string& error() const { return error_; }
   uint64_t error_offset() const { return error_offset_; }
@@ -62,8 +77,27 @@ class PcapReader {
   bool refill(size_t count);
   bool ensure_ahead(size_t count);
   void fill_chunks();
+  Status next_slow(PcapRecord& record);
+  // The record whose header is at `header` and whose `caplen` bytes follow it in the buffer.
+  Status take(PcapRecord& record, const uint8_t* header, uint32_t caplen) {
+    // libpcap reads the time fields as signed in files of this host's byte order and as
+    // unsigned in swapped ones; only damaged or far-future files can tell, but keep it exact.
+    const uint32_t raw_seconds = get32(header), raw_fraction = get32(header + 4);
+    const int64_t seconds = swapped_ ? int64_t{raw_seconds} : int64_t{static_cast<int32_t>(raw_seconds)};
+    const int64_t fraction = swapped_ ? int64_t{raw_fraction} : int64_t{static_cast<int32_t>(raw_fraction)};
+    record.ts_ns = seconds * 1000000000 + fraction * (nanosecond_ ? 1 : 1000);
+    record.caplen = caplen < snapshot_ ? caplen : snapshot_;
+    record.origlen = get32(header + 12);
+    record.data = header + record_header_bytes;
+    position_ += record_header_bytes + caplen;
+    return Status::packet;
+  }
   Status fail(uint64_t offset, std::string message);
-  uint32_t get32(const uint8_t* at) const;
+  uint32_t get32(const uint8_t* at) const {
+    uint32_t value;
+    std::memcpy(&value, at, 4);
+    return swapped_ ? __builtin_bswap32(value) : value;
+  }
 
   ByteStream& stream_;
   std::vector<uint8_t> buffer_;
