@@ -347,18 +347,23 @@ struct CaptureSet::Impl {
     return ++frames;
   }
 
+  // Hands out the input's head record as `packet`.
+  static void hand_out(Input& input, Packet& packet, uint64_t frame) {
+    packet.ts_ns = input.ts_ns;
+    packet.link_type = input.link_type;
+    packet.data = input.data;
+    packet.caplen = input.caplen;
+    packet.origlen = input.origlen;
+    packet.frame = frame;
+    input.has_head = false;
+  }
+
   // One classic pcap file through the own reader, unfiltered: the usual case, and the whole
   // per-packet cost of this stage, so it skips the merge and goes to the reader directly.
   bool next_single(Packet& packet) {
     Input& input = *single;
     if (input.has_head) {  // the first record, read when the input started
-      input.has_head = false;
-      packet.ts_ns = input.ts_ns;
-      packet.link_type = input.link_type;
-      packet.data = input.data;
-      packet.caplen = input.caplen;
-      packet.origlen = input.origlen;
-      packet.frame = count(packet.ts_ns, packet.caplen, packet.origlen);
+      hand_out(input, packet, count(input.ts_ns, input.caplen, input.origlen));
       return true;
     }
     if (input.done) return false;
@@ -406,13 +411,7 @@ struct CaptureSet::Impl {
           continue;
         }
       }
-      packet.ts_ns = input.ts_ns;
-      packet.link_type = input.link_type;
-      packet.data = input.data;
-      packet.caplen = input.caplen;
-      packet.origlen = input.origlen;
-      packet.frame = frame;
-      input.has_head = false;
+      hand_out(input, packet, frame);
       pending = best;
       return true;
     }
