@@ -121,7 +121,7 @@ struct Decoded {
   DecodeStats stats;
 };
 
-Decoded run(uint32_t link_type, const Bytes& frame, uint32_t caplen_override = UINT32_MAX) {
+Packet packet_of(uint32_t link_type, const Bytes& frame, uint32_t caplen_override = UINT32_MAX) {
   Packet packet;
   packet.link_type = link_type;
   packet.data = frame.data();
@@ -129,6 +129,11 @@ Decoded run(uint32_t link_type, const Bytes& frame, uint32_t caplen_override = U
   packet.origlen = static_cast<uint32_t>(frame.size());
   packet.frame = 7;
   packet.ts_ns = 123456789;
+  return packet;
+}
+
+Decoded run(uint32_t link_type, const Bytes& frame, uint32_t caplen_override = UINT32_MAX) {
+  const Packet packet = packet_of(link_type, frame, caplen_override);
   Decoded decoded{};
   decoded.result = decode(packet, decoded.segment, decoded.stats);
   return decoded;
@@ -496,23 +501,14 @@ TEST(Decode, AReusedSegmentKeepsNothingFromTheFrameBefore) {
   const Bytes tunnelled = ethernet(0x0800, ipv4(4, ipv4(6, tcp(tcp_flag::syn, rich_options, 20))));
   const Bytes plain = ipv6(6, tcp(tcp_flag::ack, {}, 3));
   for (const auto& [link, frame] : {std::pair{1u, tunnelled}, std::pair{101u, plain}}) {
-    Packet packet;
-    packet.link_type = link;
-    packet.data = frame.data();
-    packet.caplen = static_cast<uint32_t>(frame.size());
-    packet.origlen = packet.caplen;
-    packet.frame = 9;
-    packet.ts_ns = 42;
+    const Packet packet = packet_of(link, frame);
     Segment fresh;
     DecodeStats stats;
     ASSERT_EQ(decode(packet, fresh, stats), DecodeResult::tcp);
     Segment reused;
-    const Bytes& other = link == 1u ? plain : tunnelled;
-    Packet before = packet;
-    before.link_type = link == 1u ? 101u : 1u;
-    before.data = other.data();
-    before.caplen = static_cast<uint32_t>(other.size());
+    Packet before = link == 1u ? packet_of(101, plain) : packet_of(1, tunnelled);
     before.frame = 3;
+    before.ts_ns = 5;
     ASSERT_EQ(decode(before, reused, stats), DecodeResult::tcp);
     reused.clock_ns = 777;  // as the analysis sets it
     ASSERT_EQ(decode(packet, reused, stats), DecodeResult::tcp);
@@ -537,20 +533,13 @@ TEST(Decode, AReusedSegmentKeepsNothingFromTheFrameBefore) {
   // And what the rich frame set is really gone after the plain one.
   Segment segment;
   DecodeStats stats;
-  Packet packet;
-  packet.link_type = 1;
-  packet.data = tunnelled.data();
-  packet.caplen = static_cast<uint32_t>(tunnelled.size());
-  ASSERT_EQ(decode(packet, segment, stats), DecodeResult::tcp);
+  ASSERT_EQ(decode(packet_of(1, tunnelled), segment, stats), DecodeResult::tcp);
   EXPECT_EQ(segment.window_scale, 9);
   EXPECT_TRUE(segment.has_md5_or_ao);
   EXPECT_TRUE(segment.has_mptcp_reset);
   EXPECT_EQ(segment.tunnel_depth, 1);
   EXPECT_NE(segment.source_mac, 0u);
-  packet.link_type = 101;
-  packet.data = plain.data();
-  packet.caplen = static_cast<uint32_t>(plain.size());
-  ASSERT_EQ(decode(packet, segment, stats), DecodeResult::tcp);
+  ASSERT_EQ(decode(packet_of(101, plain), segment, stats), DecodeResult::tcp);
   EXPECT_EQ(segment.window_scale, 0xff);
   EXPECT_FALSE(segment.has_md5_or_ao);
   EXPECT_FALSE(segment.has_mptcp_reset);
