@@ -146,17 +146,19 @@ bool Patterns::counts(const Connection& connection) {
 
 void Patterns::connection_ended(const Connection& connection) {
   const int64_t window = thresholds_.window_ns;
+  const Address originator = connection.originator_address();
+  const Address responder = connection.responder_address();
   if (unsolicited_synack(connection)) {
-    if (Tally* lone = tally(unsolicited_toward_, connection.originator_address())) {
-      lone->add(connection.first_ts, connection.first_frame, &connection.responder_address(), window);
+    if (Tally* lone = tally(unsolicited_toward_, originator)) {
+      lone->add(connection.first_ts, connection.first_frame, &responder, window);
     }
-    if (Tally* lone = tally(unsolicited_prefix_, prefix_of(connection.originator_address()))) {
-      lone->add(connection.first_ts, connection.first_frame, &connection.responder_address(), window);
+    if (Tally* lone = tally(unsolicited_prefix_, prefix_of(originator))) {
+      lone->add(connection.first_ts, connection.first_frame, &responder, window);
     }
   }
   if (half_open_handshake(connection)) {
-    if (Tally* pile = tally(half_open_service_, ServiceKey{connection.responder_address(), connection.responder_port()})) {
-      pile->add(connection.first_ts, connection.first_frame, &connection.originator_address(), window);
+    if (Tally* pile = tally(half_open_service_, ServiceKey{responder, connection.responder_port()})) {
+      pile->add(connection.first_ts, connection.first_frame, &originator, window);
       pile->current.other += connection.synack_retransmissions;
     }
   }

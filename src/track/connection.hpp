@@ -11,24 +11,72 @@
 
 namespace rstscope {
 
-// The 4-tuple in a canonical order, so both directions find the same connection.
+// The 4-tuple in a canonical order, so both directions find the same connection. Laid out for
+// wide loads: each address's 16 bytes (IPv4 in the first 4, the rest zero), then the ports and
+// the family in one word. Every segment builds a key and hashes it, and every lookup compares
+// one: built from whole words, its bytes are read back from the stores that wrote them.
 struct ConnectionKey {
-  Address low_address, high_address;
-  uint16_t low_port = 0, high_port = 0;
+  std::array<uint8_t, 16> low_bytes{}, high_bytes{};
+  uint64_t tail = 0;  // low port | high port << 16 | family << 32
 
-  static ConnectionKey of(const Segment& segment);
+  // Inline, with hash(): both run for every segment.
+  static ConnectionKey of(const Segment& segment) {
+    const bool source_low = segment.src < segment.dst ||
+                            (segment.src == segment.dst && segment.sport <= segment.dport);
+    const Address& low = source_low ? segment.src : segment.dst;
+    const Address& high = source_low ? segment.dst : segment.src;
+    const uint16_t low_port = source_low ? segment.sport : segment.dport;
+    const uint16_t high_port = source_low ? segment.dport : segment.sport;
+    ConnectionKey key;
+    key.low_bytes = low.bytes;
+    key.high_bytes = high.bytes;
+    key.tail = uint64_t{low_port} | uint64_t{high_port} << 16 | uint64_t{low.family} << 32;
+    return key;
+  }
+  Address low_address() const { return address(low_bytes); }
+  Address high_address() const { return address(high_bytes); }
+  uint16_t low_port() const { return static_cast<uint16_t>(tail); }
+  uint16_t high_port() const { return static_cast<uint16_t>(tail >> 16); }
+  uint8_t family() const { return static_cast<uint8_t>(tail >> 32); }
   // True when the segment travels from the key's low side to its high side.
   bool from_low(const Segment& segment) const {
-    return segment.src == low_address && segment.sport == low_port;
+    return same_bytes(segment.src.bytes, low_bytes) && segment.sport == low_port();
   }
-  uint64_t hash() const;
-  // All 38 bytes at once (a handful of word compares): this runs on every lookup.
+  // Word-wise multiply-xor over the canonical key (symmetric because the key is canonical).
+  uint64_t hash() const {
+    uint64_t words[4];
+    std::memcpy(words, low_bytes.data(), 16);
+    std::memcpy(words + 2, high_bytes.data(), 16);
+    uint64_t value = (words[0] ^ tail) * 0x9e3779b97f4a7c15ull;
+    value ^= words[1] * 0xc2b2ae3d27d4eb4full;
+    value ^= words[2] * 0x165667b19e3779f9ull;
+    value ^= words[3] * 0xd6e8feb86659fd93ull;
+    value ^= tail * 0xff51afd7ed558ccdull;
+    value ^= value >> 32;
+    value *= 0x9fb21c651e98df25ull;
+    value ^= value >> 29;
+    return value;
+  }
+  // Five word compares: this runs on every lookup.
   friend bool operator==(const ConnectionKey& a, const ConnectionKey& b) {
-    return std::memcmp(&a, &b, sizeof(ConnectionKey)) == 0;
+    return same_bytes(a.low_bytes, b.low_bytes) && same_bytes(a.high_bytes, b.high_bytes) && a.tail == b.tail;
+  }
+
+ private:
+  static bool same_bytes(const std::array<uint8_t, 16>& a, const std::array<uint8_t, 16>& b) {
+    uint64_t a_words[2], b_words[2];
+    std::memcpy(a_words, a.data(), 16);
+    std::memcpy(b_words, b.data(), 16);
+    return ((a_words[0] ^ b_words[0]) | (a_words[1] ^ b_words[1])) == 0;
+  }
+  Address address(const std::array<uint8_t, 16>& bytes) const {
+    Address result;
+    result.bytes = bytes;
+    result.family = family();
+    return result;
   }
 };
-// Byte-wise equality is member-wise equality only without padding.
-static_assert(std::has_unique_object_representations_v<ConnectionKey>);
+static_assert(sizeof(ConnectionKey) == 40);
 
 // Times and frame numbers are kept in 32 bits, relative to the connection's first packet, and
 // read through the Connection.
@@ -178,10 +226,10 @@ struct Connection {
 
   // The connection's number: the frame of its first packet (one packet opens at most one).
   uint64_t id() const { return first_frame; }
-  const Address& originator_address() const { return originator_is_low ? key.low_address : key.high_address; }
-  uint16_t originator_port() const { return originator_is_low ? key.low_port : key.high_port; }
-  const Address& responder_address() const { return originator_is_low ? key.high_address : key.low_address; }
-  uint16_t responder_port() const { return originator_is_low ? key.high_port : key.low_port; }
+  Address originator_address() const { return originator_is_low ? key.low_address() : key.high_address(); }
+  uint16_t originator_port() const { return originator_is_low ? key.low_port() : key.high_port(); }
+  Address responder_address() const { return originator_is_low ? key.high_address() : key.low_address(); }
+  uint16_t responder_port() const { return originator_is_low ? key.high_port() : key.low_port(); }
   bool from_originator(const Segment& segment) const { return key.from_low(segment) == originator_is_low; }
   Endpoint& sender(bool from_originator) { return from_originator ? originator : responder; }
   Endpoint& receiver(bool from_originator) { return from_originator ? responder : originator; }

@@ -93,8 +93,8 @@ struct ResetContext {
   static constexpr uint32_t payload_text_max = 64;
 
   // The source of the RST, from its connection's key.
-  const Address& source() const {
-    return rst.from_low ? connection.key.low_address : connection.key.high_address;
+  Address source() const {
+    return rst.from_low ? connection.key.low_address() : connection.key.high_address();
   }
   std::string_view payload_text() const { return {payload_chars.get(), payload_text_length}; }
   const ConnectionRare& rare() const { return rare_part ? *rare_part : none.rare; }

@@ -74,10 +74,10 @@ Segment ResetSegment::segment(const ConnectionKey& key) const {
   Segment segment;
   segment.frame = frame;
   segment.ts_ns = ts_ns;
-  segment.src = from_low ? key.low_address : key.high_address;
-  segment.dst = from_low ? key.high_address : key.low_address;
-  segment.sport = from_low ? key.low_port : key.high_port;
-  segment.dport = from_low ? key.high_port : key.low_port;
+  segment.src = from_low ? key.low_address() : key.high_address();
+  segment.dst = from_low ? key.high_address() : key.low_address();
+  segment.sport = from_low ? key.low_port() : key.high_port();
+  segment.dport = from_low ? key.high_port() : key.low_port();
   segment.source_mac = source_mac;
   segment.seq = seq;
   segment.ack = ack;
