@@ -484,13 +484,31 @@ TEST(Decode, TcpOptionsAll) {
   }
   options.insert(options.end(), {8, 10, 0, 0, 0, 5, 0, 0, 0, 6, 3, 3, 9});
   ASSERT_LE(options.size(), 40u);
-  const Decoded d = run(101, ipv4(6, tcp(tcp_flag::ack, options)));
+  const Decoded d = run(101, ipv4(6, tcp(tcp_flag::syn | tcp_flag::ack, options)));
   ASSERT_EQ(d.result, DecodeResult::tcp);
   EXPECT_EQ(d.segment.window_scale, 9);
   EXPECT_FALSE(d.segment.has_md5_or_ao);
   EXPECT_FALSE(d.segment.has_mptcp_reset);
-  const Decoded plain = run(101, ipv4(6, tcp(tcp_flag::ack, Bytes{2, 4, 0x05, 0xb4})));
+  const Decoded plain = run(101, ipv4(6, tcp(tcp_flag::syn, Bytes{2, 4, 0x05, 0xb4})));
   EXPECT_EQ(plain.segment.window_scale, 0xff);
+}
+
+TEST(Decode, TcpOptionsAreReadOnlyFromSynsAndRsts) {
+  // A data segment's options are not walked: what they hold is left at its default, and the
+  // segment itself is whole.
+  const Bytes options{3, 3, 9, 1, 30, 4, 0x81, 0x06, 29, 4, 1, 2};
+  const Decoded data = run(101, ipv4(6, tcp(tcp_flag::ack | tcp_flag::psh, options, 20)));
+  ASSERT_EQ(data.result, DecodeResult::tcp);
+  EXPECT_EQ(data.segment.window_scale, 0xff);
+  EXPECT_FALSE(data.segment.has_mptcp_reset);
+  EXPECT_FALSE(data.segment.has_md5_or_ao);
+  EXPECT_EQ(data.segment.payload_len, 20u);
+  const Decoded syn = run(101, ipv4(6, tcp(tcp_flag::syn, options)));
+  EXPECT_EQ(syn.segment.window_scale, 9);
+  EXPECT_TRUE(syn.segment.has_md5_or_ao);
+  const Decoded rst = run(101, ipv4(6, tcp(tcp_flag::rst, options)));
+  EXPECT_TRUE(rst.segment.has_mptcp_reset);
+  EXPECT_EQ(rst.segment.mptcp_reset_reason, 6);
 }
 
 // decode() does not clear the whole segment first: a segment reused for the next frame must

@@ -86,7 +86,8 @@ struct Segment {
   uint16_t ip_id = 0;         // IPv4 identification; 0 for IPv6
   uint8_t flags = 0;
   uint8_t reserved = 0;       // the 4 reserved bits of the data-offset byte (AE is bit 0)
-  // Options: only what the analysis reads (MSS, SACK and timestamps are walked over).
+  // Options: only what the analysis reads (MSS, SACK and timestamps are walked over), and only
+  // from SYN and RST segments; on others these keep their defaults.
   uint8_t window_scale = 0xff;  // 0xff when absent
   uint8_t mptcp_reset_reason = 0;
   // IP layer (innermost header that carried the TCP segment).
