@@ -105,8 +105,9 @@ struct Endpoint {
   uint32_t fin_seq = 0;
   uint32_t last_seq = 0, last_ack = 0;  // of the last non-RST segment it sent
   uint32_t packets = 0;
-  uint32_t last_payload : 24 = 0;  // payload length of its last non-RST segment (records are under 16 MiB)
-  uint32_t last_flags : 8 = 0;
+  // Payload length (records are under 16 MiB) and flags of its last non-RST segment, in one
+  // word written whole (two bit-field writes made the second read back the first's byte).
+  uint32_t last_payload_and_flags = 0;
   Stamp last_ts;
   Stamp last_data_ts;
   Stamp fin_ts;
@@ -140,6 +141,11 @@ struct Endpoint {
 
   static constexpr uint8_t no_scale = 15;  // its SYN offered no window scale
 
+  uint32_t last_payload() const { return last_payload_and_flags & 0xffffff; }
+  uint8_t last_flags() const { return static_cast<uint8_t>(last_payload_and_flags >> 24); }
+  void set_last(uint32_t payload_len, uint8_t flags) {
+    last_payload_and_flags = (payload_len & 0xffffff) | uint32_t{flags} << 24;
+  }
   // next_seq holds a real value: every non-RST segment gives it one.
   bool seq_known() const { return non_rst_packets > 0; }
   bool usual_ttl(uint8_t value) const { return ttl_max != 0 && value >= ttl_min && value <= ttl_max; }

@@ -104,8 +104,8 @@ SegmentBrief ResetContext::answers() const {
   answers.ts_ns = connection.time(receiver.last_ts);
   answers.seq = receiver.last_seq;
   answers.ack = receiver.last_ack;
-  answers.flags = receiver.last_flags;
-  answers.payload_len = receiver.last_payload;
+  answers.flags = receiver.last_flags();
+  answers.payload_len = receiver.last_payload();
   answers.from_originator = !from_originator;
   answers.ip_id = receiver.ip_id;
   return answers;
@@ -353,8 +353,7 @@ void Tracker::update(Connection& connection, const Segment& segment, bool from_o
   if (sender.packets == 1 && segment.payload_len > 0) sink_.host_packet(segment.src, segment.ttl);
   sender.last_seq = segment.seq;
   sender.last_ack = segment.ack;
-  sender.last_flags = segment.flags;
-  sender.last_payload = segment.payload_len & 0xffffff;
+  sender.set_last(segment.payload_len, segment.flags);
   if (sender.non_rst_packets < 3) ++sender.non_rst_packets;
 }
 
