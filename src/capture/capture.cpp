@@ -201,24 +201,26 @@ struct CaptureSet::Impl {
           continue;
         }
       }
+      if (input->format == Format::pcapng) {
+        input->reader = std::make_unique<PcapngReader>(
+            *input->stream, buffer_bytes != 0 ? buffer_bytes : min_read_buffer_bytes);
+        advance(*input);
+        continue;
+      }
       input->buffer.resize(buffer_bytes);
       input->file = input->stream->open_file(input->buffer);
       if (input->file == nullptr) {
         fail(*input, 0, "cannot open stream");
         continue;
       }
-      if (input->format == Format::pcapng) {
-        input->reader = std::make_unique<PcapngReader>(input->file);
-      } else {
-        char message[PCAP_ERRBUF_SIZE] = {};
-        input->handle =
-            pcap_fopen_offline_with_tstamp_precision(input->file, PCAP_TSTAMP_PRECISION_NANO, message);
-        if (input->handle == nullptr) {
-          fail(*input, 0, message);
-          continue;
-        }
-        input->handle_link_type = linktype_from_dlt(pcap_datalink(input->handle));
+      char message[PCAP_ERRBUF_SIZE] = {};
+      input->handle =
+          pcap_fopen_offline_with_tstamp_precision(input->file, PCAP_TSTAMP_PRECISION_NANO, message);
+      if (input->handle == nullptr) {
+        fail(*input, 0, message);
+        continue;
       }
+      input->handle_link_type = linktype_from_dlt(pcap_datalink(input->handle));
       advance(*input);
     }
     if (inputs.size() == 1 && inputs[0]->pcap_reader != nullptr && options.filter.empty()) {

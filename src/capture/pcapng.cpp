@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "capture/stream.hpp"
+
 namespace rstscope::capture_detail {
 
 namespace {
@@ -25,9 +27,26 @@ PcapngReader::Status PcapngReader::fail(std::string message) {
   return Status::error;
 }
 
-bool PcapngReader::read_exact(uint8_t* out, size_t size, size_t& got) {
-  got = size == 0 ? 0 : std::fread(out, 1, size, file_);
-  return got == size;
+PcapngReader::PcapngReader(ByteStream& stream, size_t buffer_bytes)
+    : stream_(stream), buffer_(std::max<size_t>(buffer_bytes, 64)) {}
+
+size_t PcapngReader::fill(size_t count) {
+  if (end_ - position_ >= count) return count;
+  // Move the block's start to the front, grow for a block larger than the buffer, read on.
+  std::memmove(buffer_.data(), buffer_.data() + position_, end_ - position_);
+  end_ -= position_;
+  position_ = 0;
+  if (buffer_.size() < count) buffer_.resize(count);
+  while (end_ < count && !at_end_) {
+    const ptrdiff_t got = stream_.read(buffer_.data() + end_, buffer_.size() - end_);
+    if (got <= 0) {
+      at_end_ = true;
+      read_failed_ = got < 0;
+    } else {
+      end_ += static_cast<size_t>(got);
+    }
+  }
+  return std::min(end_, count);
 }
 
 uint16_t PcapngReader::get16(const uint8_t* at) const {
@@ -91,23 +110,22 @@ PcapngReader::Status PcapngReader::next(PcapngRecord& record) {
   // Bounded by the input: each pass consumes a whole block or stops.
   while (true) {
     error_offset_ = offset_;
-    uint8_t header[12] = {};
-    size_t got = 0;
-    if (!read_exact(header, 8, got)) {
-      if (got == 0 && seen_section_ && std::ferror(file_) == 0) return Status::end;
-      if (std::ferror(file_) != 0) return fail("read error");
-      return fail("truncated block header: only " + std::to_string(got) + " of 8 bytes");
+    const size_t have = fill(8);
+    if (have < 8) {
+      if (have == 0 && seen_section_ && !read_failed_) return Status::end;
+      if (read_failed_) return fail("read error");
+      return fail("truncated block header: only " + std::to_string(have) + " of 8 bytes");
     }
     uint32_t type = 0;
-    std::memcpy(&type, header, 4);
+    std::memcpy(&type, buffer_.data() + position_, 4);
     uint32_t total = 0;
     size_t header_bytes = 8;
     if (type == block_section) {
       // The byte-order magic decides how this whole section is read (pcapng §4.1).
-      if (!read_exact(header + 8, 4, got)) return fail("truncated section header block");
+      if (fill(12) < 12) return fail("truncated section header block");
       header_bytes = 12;
       uint32_t magic = 0;
-      std::memcpy(&magic, header + 8, 4);
+      std::memcpy(&magic, buffer_.data() + position_ + 8, 4);
       if (magic == byte_order_magic) {
         swapped_ = false;
       } else if (magic == swap32(byte_order_magic)) {
@@ -115,14 +133,14 @@ PcapngReader::Status PcapngReader::next(PcapngRecord& record) {
       } else {
         return fail("bad byte-order magic in section header block");
       }
-      total = get32(header + 4);
+      total = get32(buffer_.data() + position_ + 4);
       if (total < 28) return fail("section header block too short");
       interfaces_.clear();
       seen_section_ = true;
     } else {
       if (!seen_section_) return fail("not a pcapng file: no section header block first");
-      type = get32(header);
-      total = get32(header + 4);
+      type = get32(buffer_.data() + position_);
+      total = get32(buffer_.data() + position_ + 4);
       if (total < 12) return fail("block length " + std::to_string(total) + " is too short");
     }
     if (total % 4 != 0) return fail("block length " + std::to_string(total) + " is not a multiple of 4");
@@ -131,17 +149,18 @@ PcapngReader::Status PcapngReader::next(PcapngRecord& record) {
                   std::to_string(max_block_bytes));
     }
     const size_t rest = total - header_bytes;
-    if (block_.size() < rest) block_.resize(rest);
-    if (!read_exact(block_.data(), rest, got)) {
-      if (std::ferror(file_) != 0) return fail("read error");
-      return fail("truncated block: " + std::to_string(got) + " of " + std::to_string(rest) +
+    if (const size_t got = fill(total); got < total) {
+      if (read_failed_) return fail("read error");
+      return fail("truncated block: " + std::to_string(got - header_bytes) + " of " + std::to_string(rest) +
                   " bytes present");
     }
+    const uint8_t* block = buffer_.data() + position_ + header_bytes;
+    position_ += total;
     offset_ += total;
-    if (get32(block_.data() + rest - 4) != total) {
+    if (get32(block + rest - 4) != total) {
       return fail("block trailer length does not match its header");
     }
-    const uint8_t* body = block_.data();
+    const uint8_t* body = block;
     const size_t body_length = rest - 4;
     // For the section block the body starts after the byte-order magic.
     if (type == block_section) {

@@ -2,12 +2,14 @@
 // A bounds-checked pcapng reader (several sections, byte orders, interfaces with their own link
 // type, snap length and timestamp resolution). libpcap 1.10 refuses files whose interfaces differ
 // in link type or snap length, which real captures do, so pcapng is read here.
+#include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <string>
 #include <vector>
 
 namespace rstscope::capture_detail {
+
+class ByteStream;
 
 struct PcapngRecord {
   int64_t ts_ns = 0;
@@ -20,8 +22,9 @@ struct PcapngRecord {
 class PcapngReader {
  public:
   enum class Status : uint8_t { packet, end, error };
-  // Reads from `file` (positioned at the first Section Header Block); does not own it.
-  explicit PcapngReader(std::FILE* file) : file_(file) {}
+  // Reads from `stream` (positioned at the first Section Header Block), which it does not own,
+  // into a buffer of `buffer_bytes` (grown for a larger block), and walks blocks in place.
+  PcapngReader(ByteStream& stream, size_t buffer_bytes);
 
   Status next(PcapngRecord& record);
   const std::string& error() const { return error_; }
@@ -35,18 +38,24 @@ class PcapngReader {
     int64_t offset_seconds = 0;  // if_tsoffset
   };
   Status fail(std::string message);
-  bool read_exact(uint8_t* out, size_t size, size_t& got);
+  // Makes `count` bytes from the current block's start available in the buffer, reading more
+  // as needed; returns how many are there (fewer only at the end of the stream or on an error).
+  size_t fill(size_t count);
   uint16_t get16(const uint8_t* at) const;
   uint32_t get32(const uint8_t* at) const;
   int64_t to_ns(const Interface& interface, uint64_t units) const;
   bool parse_interface(const uint8_t* body, size_t length);
 
-  std::FILE* file_;
+  ByteStream& stream_;
+  std::vector<uint8_t> buffer_;
+  size_t position_ = 0;  // the current block's first byte in buffer_
+  size_t end_ = 0;       // end of the bytes read into buffer_
+  bool at_end_ = false;  // the stream has no more bytes
+  bool read_failed_ = false;
   bool swapped_ = false;
   bool seen_section_ = false;
   uint64_t offset_ = 0;  // of the next block
   std::vector<Interface> interfaces_;
-  std::vector<uint8_t> block_;
   int64_t last_ts_ns_ = 0;
   std::string error_;
   uint64_t error_offset_ = 0;
