@@ -25,6 +25,14 @@ std::string History::str() const {
   return letters;
 }
 
+uint32_t Connection::to_coarse_ticks(int64_t ns) {
+  while (true) {
+    const int64_t ticks = time_shift == 0 ? ns : (ns / 1000) >> (time_shift - 1);
+    if (ticks <= 0xffffffff) return static_cast<uint32_t>(ticks);
+    coarsen();
+  }
+}
+
 void Connection::coarsen() {
   const auto coarser = [this](uint32_t& ticks) { ticks = time_shift == 0 ? ticks / 1000 : ticks >> 1; };
   const Stamp& last = (last_from_originator ? originator : responder).last_ts;

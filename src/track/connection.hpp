@@ -257,8 +257,8 @@ struct Connection {
   void set_time(Stamp& stamp, int64_t ts_ns) { stamp.ticks = to_ticks(std::max<int64_t>(ts_ns - first_ts, 0)); }
   void set_duration(Span& span, int64_t ns) { span.ticks = to_ticks(std::max<int64_t>(ns, 0)); }
   void set_frame(FrameRef& ref, uint64_t frame) const {
-    const uint64_t offset = frame - first_frame;
-    ref.offset = frame < first_frame || offset >= 0xffffffffu ? 0 : static_cast<uint32_t>(offset + 1);
+    const uint64_t offset = frame - first_frame;  // huge when frame < first_frame
+    ref.offset = offset < 0xffffffffu ? static_cast<uint32_t>(offset + 1) : 0;
   }
   // Records the time of the packet `from_originator` just sent as that side's and the connection's last.
   // Inline: it runs for every packet.
@@ -275,13 +275,12 @@ struct Connection {
     return time_shift == 0 ? int64_t{ticks} : (int64_t{ticks} * 1000) << (time_shift - 1);
   }
   // Makes `ns` (non-negative) fit a tick count, coarsening the unit as needed.
+  // Inline only for a connection still counting in nanoseconds (younger than 4.3 s).
   uint32_t to_ticks(int64_t ns) {
-    while (true) {
-      const int64_t ticks = time_shift == 0 ? ns : (ns / 1000) >> (time_shift - 1);
-      if (ticks <= 0xffffffff) return static_cast<uint32_t>(ticks);
-      coarsen();
-    }
+    if (time_shift == 0 && ns <= 0xffffffff) [[likely]] return static_cast<uint32_t>(ns);
+    return to_coarse_ticks(ns);
   }
+  uint32_t to_coarse_ticks(int64_t ns);
   // Doubles the time unit (from 1 ns straight to 1 us), rescaling every Stamp and Span it holds.
   void coarsen();
 };
