@@ -327,6 +327,28 @@ TEST(JsonQuote, EscapesQuotesBackslashesAndControlBytes) {
   EXPECT_EQ(json_quote(std::string_view("\x00\x01\x1f", 3)), "\"\\u0000\\u0001\\u001f\"");
 }
 
+// Plain text is checked 8 bytes at a time: every byte value, at every place in and across
+// those words, in text of every length around them, must come out as it does alone.
+TEST(JsonQuote, EveryByteAtEveryPlaceOfAWordIsEscapedAsAlone) {
+  for (int value = 0; value < 256; ++value) {
+    const std::string alone = json_quote(std::string(1, static_cast<char>(value)));
+    const std::string inner = alone.substr(1, alone.size() - 2);
+    for (size_t length = 1; length <= 27; ++length) {
+      for (size_t at = 0; at < length; ++at) {
+        std::string text(length, 'a');
+        text[at] = static_cast<char>(value);
+        const std::string expected = "\"" + std::string(at, 'a') + inner + std::string(length - at - 1, 'a') + "\"";
+        ASSERT_EQ(json_quote(text), expected) << "byte " << value << " at " << at << " of " << length;
+      }
+    }
+  }
+  // A valid two-byte sequence across a word boundary stays as it is.
+  for (size_t at = 0; at < 17; ++at) {
+    const std::string text = std::string(at, 'b') + "\xc3\xa9" + std::string(9, 'c');
+    EXPECT_EQ(json_quote(text), "\"" + text + "\"") << "at " << at;
+  }
+}
+
 TEST(JsonQuote, KeepsValidUtf8AndReplacesInvalidBytes) {
   EXPECT_EQ(json_quote("caf\xc3\xa9"), "\"caf\xc3\xa9\"");
   EXPECT_EQ(json_quote("\xf0\x9f\x94\x8d"), "\"\xf0\x9f\x94\x8d\"");

@@ -1,6 +1,7 @@
 // JSON Lines: one object per line, written the moment its verdict is known.
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <iterator>
 #include <string>
 
@@ -14,14 +15,23 @@ namespace {
 // Builds one JSON object in a string; keys are trusted literals, values are escaped.
 class JsonObject {
  public:
-  JsonObject() { text_.reserve(512); }  // a finding's line, mostly without growing
+  JsonObject() { text_.reserve(2048); }  // a finding's line, mostly without growing
 
+  // A finding has about thirty keys: each is one append.
   JsonObject& key(std::string_view name) {
-    text_ += first_ ? '{' : ',';
+    const char before = first_ ? '{' : ',';
     first_ = false;
-    text_ += '"';
-    text_ += name;
-    text_ += "\":";
+    char piece[64];
+    if (name.size() > sizeof piece - 4) {
+      ((text_ += before) += '"').append(name) += "\":";
+      return *this;
+    }
+    piece[0] = before;
+    piece[1] = '"';
+    std::memcpy(piece + 2, name.data(), name.size());
+    piece[name.size() + 2] = '"';
+    piece[name.size() + 3] = ':';
+    text_.append(piece, name.size() + 4);
     return *this;
   }
   JsonObject& string(std::string_view name, std::string_view value) {
