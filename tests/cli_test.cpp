@@ -121,6 +121,19 @@ TEST_F(CliTest, BadFormatIsUsageErrorTwo) {
   EXPECT_EQ(result.status, 2);
 }
 
+TEST_F(CliTest, TimeoutsOutOfRangeAreUsageErrors) {
+  // Idle times are measured in 32 bits of about a millisecond: 23 days at most.
+  for (const char* option : {"--idle-timeout 1e30", "--idle-timeout 2000001", "--idle-timeout 0",
+                             "--horizon 1e30", "--horizon -1"}) {
+    const RunResult result = run(std::string("analyze --no-progress ") + option + " " + quote(pop3_capture()));
+    EXPECT_EQ(result.status, 2) << option;
+    EXPECT_NE(result.err.find(std::string(option).substr(0, std::string(option).find(' '))), std::string::npos)
+        << option << ": " << result.err;
+  }
+  if (!exists(pop3_capture())) GTEST_SKIP() << "sample capture absent";
+  EXPECT_EQ(run("analyze --no-progress --idle-timeout 2000000 --horizon 2000000 " + quote(pop3_capture())).status, 0);
+}
+
 TEST_F(CliTest, JsonLinesOnPop3Capture) {
   if (!exists(pop3_capture())) GTEST_SKIP() << "sample capture absent";
   const RunResult result = run("analyze --no-progress --format json " + quote(pop3_capture()));

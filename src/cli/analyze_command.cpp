@@ -232,12 +232,13 @@ void add_analyze_command(CLI::App& app, int& exit_code) {
   command->add_option("-o,--output", arguments->output, "Write the report to FILE");
   command->add_flag("--force", arguments->force, "Let -o overwrite an existing file");
   command->add_option("--idle-timeout", arguments->idle_timeout_seconds,
-                      "Forget connections silent this many seconds")
-      ->check(CLI::PositiveNumber)
+                      "Forget connections silent this many seconds (at most 2000000, 23 days)")
+      ->check(CLI::PositiveNumber & CLI::Range(0.0, 2e6))
       ->capture_default_str();
   command->add_option("--horizon", arguments->horizon_seconds,
-                      "Seconds of capture a reset waits for what follows it before judgement")
-      ->check(CLI::NonNegativeNumber)
+                      "Seconds of capture a reset waits for what follows it before judgement "
+                      "(at most 2000000)")
+      ->check(CLI::Range(0.0, 2e6))
       ->capture_default_str();
   command->add_option("--max-connections", arguments->max_connections,
                       "Memory cap: connections tracked at once")

@@ -22,7 +22,7 @@ Facts::Facts(const ResetContext& context_in, const Observations& observations_in
                                                              : context_in.connection.originator),
       sender_rare(context_in.rare().side(context_in.from_originator)),
       receiver_rare(context_in.rare().side(!context_in.from_originator)),
-      rst(context_in.rst.segment(context_in.connection.key)),
+      rst(context_in.rst.segment(context_in.connection.key())),
       answers(context_in.answers()) {
   rst_has_ack = rst.has(tcp_flag::ack);
   if (answers.valid) {

@@ -81,8 +81,8 @@ struct ShardLog {
   // Deques, not vectors: the last log, at the end of the capture, can hold every connection
   // still alive and every RST still waiting, and a vector would move them all again, into
   // fresh pages, each time it grew.
-  std::deque<Connection> connections;  // ended while a segment was added
-  std::deque<Connection> tick_ended;   // ended at the tick, in order of id
+  std::deque<ConnectionRecord> connections;  // ended while a segment was added
+  std::deque<ConnectionRecord> tick_ended;   // ended at the tick, in order of id
   std::deque<ResetContext> judged;     // judged at the tick, in RST order
   uint64_t live = 0;                    // connections alive just before the tick
   bool last = false;
@@ -118,10 +118,10 @@ class Recorder final : public TrackerSink {
   bool wants(const Connection& connection) const override { return Diagnoser::wanted(connection); }
   void ended(const Connection& connection) override {
     if (ticking) {
-      log->tick_ended.push_back(connection);
+      log->tick_ended.emplace_back(connection);
     } else {
       log->events.push_back({frame, ShardLog::ended, static_cast<uint32_t>(log->connections.size())});
-      log->connections.push_back(connection);
+      log->connections.emplace_back(connection);
     }
   }
   void judge(ResetContext& context) override { log->judged.push_back(std::move(context)); }

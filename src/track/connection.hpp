@@ -42,6 +42,13 @@ struct ConnectionKey {
   bool from_low(const Segment& segment) const {
     return same_bytes(segment.src.bytes, low_bytes) && segment.sport == low_port();
   }
+  // Both IPv4 addresses in one word: the first 4 bytes of each (what a Connection keeps).
+  uint64_t v4_word() const {
+    uint32_t low, high;
+    std::memcpy(&low, low_bytes.data(), 4);
+    std::memcpy(&high, high_bytes.data(), 4);
+    return uint64_t{low} | uint64_t{high} << 32;
+  }
   // Word-wise multiply-xor over the canonical key (symmetric because the key is canonical).
   uint64_t hash() const {
     uint64_t words[4];
@@ -203,9 +210,16 @@ class History {
 // Times are kept as Stamps and Spans in the connection's time unit: 1 ns while it is younger
 // than 4.3 s, then 1 us << (time_shift - 1), coarsened as it grows older, so times keep 1 us or
 // better for 71 minutes. Times before first_ts count as first_ts.
+//
+// A Connection keeps its key in 16 bytes: the ports and family as in ConnectionKey::tail and,
+// for IPv4, both addresses in one word. An IPv6 connection's addresses follow it in the
+// ConnectionRecord that holds it: the table keeps IPv6 connections as records, IPv4 ones
+// without, and every copy of a connection made outside the table is a record. So a Connection
+// is only ever copied as a record (its own copy is protected), and never loses its addresses.
 struct Connection {
   // Ordered so the struct packs tightly.
-  ConnectionKey key;
+  uint64_t v4_addresses = 0;  // ConnectionKey::v4_word(); 0 for IPv6
+  uint64_t key_tail = 0;      // ConnectionKey::tail
   History history;
   uint8_t time_shift = 0;
   bool handshake_seen : 1 = false;   // SYN from the originator seen
@@ -220,8 +234,11 @@ struct Connection {
   uint32_t last_ts_rest = 0;     // what last_ts() has below the time unit
   int64_t first_ts = 0;
   uint64_t first_frame = 0;
-  uint64_t newest_pending = 0;   // number + 1 of its newest waiting RST, 0 for none
-  int64_t touched_ts = 0;        // when it was last moved to the front of its list
+  // Number + 1 of its newest waiting RST, modulo 2^32 (fewer than 2^31 wait at once); 0 for none.
+  uint32_t newest_pending = 0;
+  // The capture's clock when it was last moved to the front of its list, in units of
+  // 2^touch_unit_shift ns (about a millisecond), modulo 2^32 (49 days; idle times are shorter).
+  uint32_t touched = 0;
   uint32_t resets = 0;
   uint32_t pending_resets = 0;   // RSTs still waiting for their horizon
   Span handshake_rtt;            // SYN to the final handshake ACK, as seen
@@ -230,13 +247,24 @@ struct Connection {
   uint32_t older = 0, newer = 0;
   Endpoint originator, responder;
 
+  static constexpr int touch_unit_shift = 20;
+  static uint32_t touch_units(int64_t clock_ns) { return static_cast<uint32_t>(static_cast<uint64_t>(clock_ns) >> touch_unit_shift); }
+
+  Connection() = default;
+
   // The connection's number: the frame of its first packet (one packet opens at most one).
   uint64_t id() const { return first_frame; }
-  Address originator_address() const { return originator_is_low ? key.low_address() : key.high_address(); }
-  uint16_t originator_port() const { return originator_is_low ? key.low_port() : key.high_port(); }
-  Address responder_address() const { return originator_is_low ? key.high_address() : key.low_address(); }
-  uint16_t responder_port() const { return originator_is_low ? key.high_port() : key.low_port(); }
-  bool from_originator(const Segment& segment) const { return key.from_low(segment) == originator_is_low; }
+  uint8_t family() const { return static_cast<uint8_t>(key_tail >> 32); }
+  bool is_v6() const { return family() == 6; }
+  // Its full key (for IPv6 from the record that holds it).
+  ConnectionKey key() const;
+  // Whether `key` is its key: the tail and the IPv4 word, or for IPv6 the record's addresses.
+  bool has_key(const ConnectionKey& key) const;
+  void set_key(const ConnectionKey& key);
+  Address originator_address() const { return address(originator_is_low); }
+  uint16_t originator_port() const { return port(originator_is_low); }
+  Address responder_address() const { return address(!originator_is_low); }
+  uint16_t responder_port() const { return port(!originator_is_low); }
   Endpoint& sender(bool from_originator) { return from_originator ? originator : responder; }
   Endpoint& receiver(bool from_originator) { return from_originator ? responder : originator; }
   const Endpoint& sender(bool from_originator) const { return from_originator ? originator : responder; }
@@ -270,7 +298,14 @@ struct Connection {
     last_ts_rest = static_cast<uint32_t>(offset - to_ns(stamp.ticks));
   }
 
+ protected:
+  // Only records copy connections whole (see above); the table's IPv4 entries may too.
+  Connection(const Connection&) = default;
+  Connection& operator=(const Connection&) = default;
+
  private:
+  Address address(bool low) const;
+  uint16_t port(bool low) const { return static_cast<uint16_t>(key_tail >> (low ? 0 : 16)); }
   int64_t to_ns(uint32_t ticks) const {
     return time_shift == 0 ? int64_t{ticks} : (int64_t{ticks} * 1000) << (time_shift - 1);
   }
@@ -285,7 +320,64 @@ struct Connection {
   void coarsen();
 };
 
-// Every live connection costs this much plus its table slot: keep it from growing.
-static_assert(sizeof(Connection) <= 288, "Connection grew");
+// Every live IPv4 connection costs this much plus its table slot: four cache lines.
+static_assert(sizeof(Connection) <= 256, "Connection grew");
+
+// A Connection with room for its IPv6 addresses: what the table keeps for IPv6, and what every
+// copy of a connection outside the table is (snapshots for RSTs, connections handed on).
+struct ConnectionRecord : Connection {
+  std::array<uint8_t, 16> low6{}, high6{};  // IPv6 only
+
+  ConnectionRecord() = default;
+  // Copies `connection` whole: for IPv6, `connection` is a record too.
+  explicit ConnectionRecord(const Connection& connection) : Connection(connection) {
+    if (connection.is_v6()) {
+      const auto& record = static_cast<const ConnectionRecord&>(connection);
+      low6 = record.low6;
+      high6 = record.high6;
+    }
+  }
+  ConnectionRecord(const ConnectionRecord&) = default;
+  ConnectionRecord& operator=(const ConnectionRecord&) = default;
+};
+
+inline ConnectionKey Connection::key() const {
+  ConnectionKey key;
+  key.tail = key_tail;
+  if (is_v6()) {
+    const auto& record = static_cast<const ConnectionRecord&>(*this);
+    key.low_bytes = record.low6;
+    key.high_bytes = record.high6;
+  } else {
+    const auto low = static_cast<uint32_t>(v4_addresses), high = static_cast<uint32_t>(v4_addresses >> 32);
+    std::memcpy(key.low_bytes.data(), &low, 4);
+    std::memcpy(key.high_bytes.data(), &high, 4);
+  }
+  return key;
+}
+
+inline bool Connection::has_key(const ConnectionKey& key) const {
+  if (key.tail != key_tail) return false;
+  if (!is_v6()) return key.v4_word() == v4_addresses;
+  const auto& record = static_cast<const ConnectionRecord&>(*this);
+  return std::memcmp(record.low6.data(), key.low_bytes.data(), 16) == 0 &&
+         std::memcmp(record.high6.data(), key.high_bytes.data(), 16) == 0;
+}
+
+inline void Connection::set_key(const ConnectionKey& key) {
+  key_tail = key.tail;
+  if (is_v6()) {
+    auto& record = static_cast<ConnectionRecord&>(*this);
+    record.low6 = key.low_bytes;
+    record.high6 = key.high_bytes;
+  } else {
+    v4_addresses = key.v4_word();
+  }
+}
+
+inline Address Connection::address(bool low) const {
+  const ConnectionKey full = key();
+  return low ? full.low_address() : full.high_address();
+}
 
 }  // namespace rstscope

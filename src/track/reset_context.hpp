@@ -41,7 +41,7 @@ struct ResetSegment {
   bool has_mptcp_reset = false;
   bool from_low = false;  // it travelled from the key's low side to its high side
 
-  static ResetSegment of(const Segment& segment, const ConnectionKey& key);
+  static ResetSegment of(const Segment& segment, bool from_low);
   // The RST as a Segment again, with the addresses and ports from `key` (its connection's).
   Segment segment(const ConnectionKey& key) const;
 };
@@ -75,7 +75,7 @@ struct ResetContext {
   // Hosts and services seen elsewhere in the capture.
   uint8_t host_ttl_min = 0, host_ttl_max = 0;  // the sender address's TTLs in other connections
   int64_t deadline_ns = 0;           // the capture's clock at which its horizon ends
-  Connection connection;             // snapshot just before the RST
+  ConnectionRecord connection;       // snapshot just before the RST
   uint32_t expected_seq = 0;         // what the receiver would accept exactly
   uint32_t receive_window = 0;       // the receiver's scaled window
   uint64_t earlier_reset_frame = 0;  // the first RST from the same sender on this connection
@@ -88,13 +88,14 @@ struct ResetContext {
   // Set by the first segment that follows the RST within its horizon.
   std::unique_ptr<AfterReset> after_part;
   // Set when this was the connection's last RST and the connection ended while it waited.
-  std::unique_ptr<Connection> ended_connection;
+  std::unique_ptr<ConnectionRecord> ended_connection;
 
   static constexpr uint32_t payload_text_max = 64;
 
   // The source of the RST, from its connection's key.
   Address source() const {
-    return rst.from_low ? connection.key.low_address() : connection.key.high_address();
+    const ConnectionKey key = connection.key();
+    return rst.from_low ? key.low_address() : key.high_address();
   }
   std::string_view payload_text() const { return {payload_chars.get(), payload_text_length}; }
   const ConnectionRare& rare() const { return rare_part ? *rare_part : none.rare; }
@@ -114,6 +115,6 @@ struct ResetContext {
 };
 
 // Every waiting RST costs this much: keep it from growing beyond its snapshot.
-static_assert(sizeof(ResetContext) <= sizeof(Connection) + 112, "ResetContext grew");
+static_assert(sizeof(ResetContext) <= sizeof(ConnectionRecord) + 112, "ResetContext grew");
 
 }  // namespace rstscope

@@ -27,9 +27,12 @@ ConnectionTable::ConnectionTable(uint64_t max_connections)
   mask_ = slots_.size() - 1;
   // Reserved, not touched: pages are only used as connections arrive, and the pool never has to
   // be copied to a larger block (which would double the peak memory).
-  pool_.reserve(max_connections_ + 1);
-  advise_huge_pages(pool_.data(), pool_.capacity() * sizeof(Connection));
-  pool_.emplace_back();
+  pool4_.reserve(max_connections_ + 1);
+  advise_huge_pages(pool4_.data(), pool4_.capacity() * sizeof(Entry4));
+  pool4_.emplace_back();
+  pool6_.reserve(max_connections_ + 1);
+  advise_huge_pages(pool6_.data(), pool6_.capacity() * sizeof(ConnectionRecord));
+  pool6_.emplace_back();
   rare_pool_.emplace_back();
 }
 
@@ -38,18 +41,23 @@ Connection* ConnectionTable::find(const ConnectionKey& key, uint64_t hash) {
   for (uint64_t position = hash & mask_;; position = (position + 1) & mask_) {
     const Slot& slot = slots_[position];
     if (slot.index == empty) return nullptr;
-    if (slot.tag == tag && pool_[slot.index].key == key) return &pool_[slot.index];
+    if (slot.tag == tag && at(slot.index).has_key(key)) return &at(slot.index);
   }
 }
 
-uint32_t ConnectionTable::allocate() {
-  if (!free_.empty()) {
-    const uint32_t index = free_.back();
-    free_.pop_back();
+uint32_t ConnectionTable::allocate(bool v6) {
+  std::vector<uint32_t>& free = v6 ? free6_ : free4_;
+  if (!free.empty()) {
+    const uint32_t index = free.back();
+    free.pop_back();
     return index;
   }
-  pool_.emplace_back();
-  return static_cast<uint32_t>(pool_.size() - 1);
+  if (v6) {
+    pool6_.emplace_back();
+    return static_cast<uint32_t>(pool6_.size() - 1) | v6_bit;
+  }
+  pool4_.emplace_back();
+  return static_cast<uint32_t>(pool4_.size() - 1);
 }
 
 void ConnectionTable::grow() {
@@ -69,21 +77,25 @@ void ConnectionTable::grow() {
 
 Connection* ConnectionTable::insert(const ConnectionKey& key, uint64_t hash) {
   if ((size_ + 1) * 4 > slots_.size() * 3) grow();  // keep the load under 3/4
-  const uint32_t index = allocate();
-  // The pool may have moved: callers must not hold Connection pointers across insert().
-  pool_[index] = Connection{};
-  pool_[index].key = key;
+  const bool v6 = key.family() == 6;
+  const uint32_t index = allocate(v6);
+  if (v6) {
+    pool6_[index & ~v6_bit] = ConnectionRecord{};
+  } else {
+    pool4_[index] = Entry4{};
+  }
+  at(index).set_key(key);
   uint64_t position = hash & mask_;
   while (slots_[position].index != empty) position = (position + 1) & mask_;
   slots_[position] = Slot{static_cast<uint32_t>(hash), index};
   ++size_;
-  return &pool_[index];
+  return &at(index);
 }
 
 void ConnectionTable::erase(Connection* connection) {
-  const uint32_t index = static_cast<uint32_t>(connection - pool_.data());
+  const uint32_t index = index_of(*connection);
   unlink(index);
-  const uint64_t hash = connection->key.hash();
+  const uint64_t hash = connection->key().hash();
   uint64_t position = hash & mask_;
   while (slots_[position].index != index) position = (position + 1) & mask_;
   // Backward-shift deletion keeps every probe chain unbroken without tombstones.
@@ -98,8 +110,13 @@ void ConnectionTable::erase(Connection* connection) {
   }
   slots_[hole] = Slot{0, empty};
   if (connection->rare != 0) rare_free_.push_back(connection->rare);
-  pool_[index] = Connection{};
-  free_.push_back(index);
+  if ((index & v6_bit) != 0) {
+    pool6_[index & ~v6_bit] = ConnectionRecord{};
+    free6_.push_back(index);
+  } else {
+    pool4_[index] = Entry4{};
+    free4_.push_back(index);
+  }
   --size_;
 }
 
@@ -115,11 +132,11 @@ ConnectionRare& ConnectionTable::rare(Connection& connection) {
 }
 
 void ConnectionTable::unlink(uint32_t index) {
-  Connection& connection = pool_[index];
+  Connection& connection = at(index);
   if (connection.list == 0) return;
   const uint8_t list = connection.list;
-  if (connection.older != 0) pool_[connection.older].newer = connection.newer;
-  if (connection.newer != 0) pool_[connection.newer].older = connection.older;
+  if (connection.older != 0) at(connection.older).newer = connection.newer;
+  if (connection.newer != 0) at(connection.newer).older = connection.older;
   if (newest_[list] == index) newest_[list] = connection.older;
   if (oldest_[list] == index) oldest_[list] = connection.newer;
   connection.older = connection.newer = 0;
@@ -127,21 +144,23 @@ void ConnectionTable::unlink(uint32_t index) {
 }
 
 void ConnectionTable::touch(Connection* connection, List list) {
-  const uint32_t index = static_cast<uint32_t>(connection - pool_.data());
+  const uint32_t index = index_of(*connection);
   if (connection->list == list && newest_[list] == index) return;
   unlink(index);
   connection->list = list;
   connection->older = newest_[list];
   connection->newer = 0;
-  if (newest_[list] != 0) pool_[newest_[list]].newer = index;
+  if (newest_[list] != 0) at(newest_[list]).newer = index;
   newest_[list] = index;
   if (oldest_[list] == 0) oldest_[list] = index;
 }
 
 void ConnectionTable::clear() {
   std::fill(slots_.begin(), slots_.end(), Slot{0, empty});
-  pool_.resize(1);
-  free_.clear();
+  pool4_.resize(1);
+  pool6_.resize(1);
+  free4_.clear();
+  free6_.clear();
   rare_pool_.resize(1);
   rare_free_.clear();
   std::fill(std::begin(newest_), std::end(newest_), 0u);
@@ -150,7 +169,7 @@ void ConnectionTable::clear() {
 }
 
 Connection* ConnectionTable::oldest(List list) {
-  return oldest_[list] == 0 ? nullptr : &pool_[oldest_[list]];
+  return oldest_[list] == 0 ? nullptr : &at(oldest_[list]);
 }
 
 }  // namespace rstscope

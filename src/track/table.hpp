@@ -1,5 +1,5 @@
 #pragma once
-// An open-addressing table of connections with preallocated storage and two idle lists.
+// An open-addressing table of connections with preallocated storage and idle lists.
 #include <cstdint>
 #include <deque>
 #include <vector>
@@ -22,8 +22,13 @@ class ConnectionTable {
   void prefetch_entry(uint64_t hash) const {
     const Slot& slot = slots_[hash & mask_];
     if (slot.index == empty) return;
-    const auto* entry = reinterpret_cast<const char*>(&pool_[slot.index]);
-    for (size_t line = 0; line < sizeof(Connection); line += 64) __builtin_prefetch(entry + line);
+    if ((slot.index & v6_bit) == 0) {
+      const auto* entry = reinterpret_cast<const char*>(&pool4_[slot.index]);
+      for (size_t line = 0; line < sizeof(Entry4); line += 64) __builtin_prefetch(entry + line);
+    } else {
+      const auto* entry = reinterpret_cast<const char*>(&pool6_[slot.index & ~v6_bit]);
+      for (size_t line = 0; line < sizeof(ConnectionRecord) + 63; line += 64) __builtin_prefetch(entry + line);
+    }
   }
   // Inserts a fresh connection; the caller checks size() < capacity() first.
   Connection* insert(const ConnectionKey& key, uint64_t hash);
@@ -35,14 +40,18 @@ class ConnectionTable {
   // Calls `visit` on the connections of `list`, oldest first, while it returns true.
   template <typename Visit>
   void visit_oldest_first(List list, Visit&& visit) {
-    for (uint32_t index = oldest_[list]; index != 0 && visit(pool_[index]); index = pool_[index].newer) {
+    for (uint32_t index = oldest_[list]; index != 0 && visit(at(index)); index = at(index).newer) {
     }
   }
-  // Calls `visit` on every connection, in storage order (a sequential walk, not a chase of links).
+  // Calls `visit` on every connection, in storage order (a sequential walk, not a chase of
+  // links): the IPv4 ones, then the IPv6 ones.
   template <typename Visit>
   void visit_all(Visit&& visit) {
-    for (size_t index = 1; index < pool_.size(); ++index) {
-      if (pool_[index].list != 0) visit(pool_[index]);
+    for (size_t index = 1; index < pool4_.size(); ++index) {
+      if (pool4_[index].list != 0) visit(static_cast<Connection&>(pool4_[index]));
+    }
+    for (size_t index = 1; index < pool6_.size(); ++index) {
+      if (pool6_[index].list != 0) visit(static_cast<Connection&>(pool6_[index]));
     }
   }
   // A connection's rare part: made on first use, freed with the connection.
@@ -57,21 +66,37 @@ class ConnectionTable {
   uint64_t capacity() const { return max_connections_; }
 
  private:
+  // IPv4 entries: a Connection alone, aligned so that each spans exactly four cache lines.
+  struct alignas(64) Entry4 : Connection {};
+  static_assert(sizeof(Entry4) == sizeof(Connection) && sizeof(Connection) % 64 == 0);
   static constexpr uint32_t empty = 0xffffffffu;
+  // An index with this bit is into pool6_, without it into pool4_ (index 0 of each is unused,
+  // so 0 means none in the idle lists' links).
+  static constexpr uint32_t v6_bit = 0x80000000u;
   struct Slot {
     uint32_t tag;    // the hash's low 32 bits: its home slot, and a filter before key compares
-    uint32_t index;  // into pool_, or `empty`
+    uint32_t index;  // into pool4_ or (with v6_bit) pool6_, or `empty`
   };
+  Connection& at(uint32_t index) {
+    return (index & v6_bit) == 0 ? static_cast<Connection&>(pool4_[index])
+                                 : static_cast<Connection&>(pool6_[index & ~v6_bit]);
+  }
+  uint32_t index_of(const Connection& connection) const {
+    if (!connection.is_v6()) return static_cast<uint32_t>(static_cast<const Entry4*>(&connection) - pool4_.data());
+    return static_cast<uint32_t>(static_cast<const ConnectionRecord*>(&connection) - pool6_.data()) | v6_bit;
+  }
   void unlink(uint32_t index);
   void grow();
-  uint32_t allocate();
+  uint32_t allocate(bool v6);
 
   uint64_t max_connections_;
   uint64_t size_ = 0;
   std::vector<Slot> slots_;
   uint64_t mask_ = 0;
-  std::vector<Connection> pool_;  // index 0 is a sentinel, never used
-  std::vector<uint32_t> free_;
+  // Reserved whole at the start, so entries never move; index 0 of each is a sentinel.
+  std::vector<Entry4> pool4_;
+  std::vector<ConnectionRecord> pool6_;
+  std::vector<uint32_t> free4_, free6_;
   std::deque<ConnectionRare> rare_pool_;  // index 0 is a sentinel; a deque keeps references valid
   std::vector<uint32_t> rare_free_;
   // Heads (newest) and tails (oldest) of the idle lists, by list number.

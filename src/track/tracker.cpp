@@ -11,7 +11,8 @@ namespace rstscope {
 namespace {
 
 constexpr int64_t too_far_seq = 1 << 20;  // seq jumps beyond this are not one stream (Zeek's bound)
-constexpr int64_t touch_interval_ns = 1'000'000'000;
+// A second, in the units of Connection::touched.
+constexpr uint32_t touch_interval_units = 1'000'000'000 >> Connection::touch_unit_shift;
 
 // Both sides are in step: the handshake completed, or data flowed (a connection seen mid-stream).
 bool synchronized(const Connection& connection) {
@@ -50,7 +51,7 @@ SegmentBrief SegmentBrief::of(const Segment& segment, bool from_originator) {
   return brief;
 }
 
-ResetSegment ResetSegment::of(const Segment& segment, const ConnectionKey& key) {
+ResetSegment ResetSegment::of(const Segment& segment, bool from_low) {
   ResetSegment rst;
   rst.frame = segment.frame;
   rst.ts_ns = segment.ts_ns;
@@ -66,7 +67,7 @@ ResetSegment ResetSegment::of(const Segment& segment, const ConnectionKey& key) 
   rst.mptcp_reset_reason = segment.mptcp_reset_reason;
   rst.df = segment.df;
   rst.has_mptcp_reset = segment.has_mptcp_reset;
-  rst.from_low = key.from_low(segment);
+  rst.from_low = from_low;
   return rst;
 }
 
@@ -137,8 +138,9 @@ void Tracker::add(const Segment& segment, const ConnectionKey& key, uint64_t has
   const auto list = connection->closed()  ? ConnectionTable::closing
                     : synchronized(*connection) ? ConnectionTable::active
                                                : ConnectionTable::embryonic;
-  if (connection->list != list || segment.clock_ns - connection->touched_ts > touch_interval_ns) {
-    connection->touched_ts = segment.clock_ns;
+  const uint32_t now = Connection::touch_units(segment.clock_ns);
+  if (connection->list != list || now - connection->touched > touch_interval_units) {
+    connection->touched = now;
     table_.touch(connection, list);
   }
 }
@@ -166,7 +168,7 @@ Connection* Tracker::lookup(const Segment& segment, const ConnectionKey& key, ui
                             bool& from_originator, bool& created) {
   Connection* connection = table_.find(key, hash);
   if (connection != nullptr) {
-    from_originator = connection->from_originator(segment);
+    from_originator = key.from_low(segment) == connection->originator_is_low;
     const bool fresh_syn = segment.has(tcp_flag::syn) && !segment.has(tcp_flag::ack) &&
                            !segment.has(tcp_flag::rst);
     const Endpoint& sender = connection->sender(from_originator);
@@ -360,7 +362,7 @@ void Tracker::update(Connection& connection, const Segment& segment, bool from_o
 void Tracker::open_reset(Connection& connection, const Segment& segment, bool from_originator,
                          bool created) {
   ResetContext context;
-  context.rst = ResetSegment::of(segment, connection.key);
+  context.rst = ResetSegment::of(segment, from_originator == connection.originator_is_low);
   const uint32_t length =
       segment.payload == nullptr ? 0 : std::min(segment.payload_captured, ResetContext::payload_text_max);
   if (length > 0) {
@@ -374,7 +376,7 @@ void Tracker::open_reset(Connection& connection, const Segment& segment, bool fr
   context.from_originator = from_originator;
   context.connection_new = created;
   context.deadline_ns = segment.clock_ns + options_.horizon_ns;
-  context.connection = connection;
+  context.connection = ConnectionRecord(connection);
   if (const ConnectionRare* rare = table_.find_rare(connection)) {
     context.rare_part = std::make_unique<ConnectionRare>(*rare);
   }
@@ -409,14 +411,14 @@ void Tracker::open_reset(Connection& connection, const Segment& segment, bool fr
   context.earlier_reset_frame = episode_first_frame(connection, sender, context.rare().side(from_originator));
 
   const uint64_t number = pending_base_ + pending_.size();
-  pending_links_.push_back(connection.newest_pending);
+  pending_links_.push_back(newest_pending(connection));
   pending_.push_back(std::move(context));
-  connection.newest_pending = number + 1;
+  connection.newest_pending = static_cast<uint32_t>(number + 1);
   ++connection.pending_resets;
 }
 
 void Tracker::observe_after(Connection& connection, const Segment& segment, bool from_originator) {
-  uint64_t link = connection.newest_pending;
+  uint64_t link = newest_pending(connection);
   for (uint32_t walked = 0; link > pending_base_ && walked < connection.pending_resets; ++walked) {
     const uint64_t index = link - 1 - pending_base_;
     ResetContext& context = pending_[index];
@@ -467,8 +469,8 @@ void Tracker::observe_after(Connection& connection, const Segment& segment, bool
 void Tracker::end(Connection* connection) {
   if (waiting(*connection)) {
     // Reported after its last RST is judged, so the summary carries every cause.
-    ResetContext& last = pending_[connection->newest_pending - 1 - pending_base_];
-    last.ended_connection = std::make_unique<Connection>(*connection);
+    ResetContext& last = pending_[newest_pending(*connection) - 1 - pending_base_];
+    last.ended_connection = std::make_unique<ConnectionRecord>(*connection);
   } else if (sink_.wants(*connection)) {
     sink_.ended(*connection);
   }
@@ -483,9 +485,11 @@ void Tracker::end_in_order() {
 
 void Tracker::expire(int64_t clock_ns) {
   // Each list is in the order of the clock at its last touch, so the idle ones are a prefix.
+  const uint32_t now = Connection::touch_units(clock_ns);
   auto idle_before = [&](ConnectionTable::List list, int64_t timeout_ns) {
+    const auto timeout_units = static_cast<uint32_t>(timeout_ns >> Connection::touch_unit_shift);
     table_.visit_oldest_first(list, [&](Connection& connection) {
-      if (clock_ns - connection.touched_ts <= timeout_ns) return false;
+      if (now - connection.touched <= timeout_units) return false;
       ending_.emplace_back(connection.id(), &connection);
       return true;
     });
@@ -512,14 +516,15 @@ void Tracker::release(int64_t clock_ns, bool all) {
   // Deadlines follow the capture's clock at each RST, so the due ones are a prefix.
   while (!pending_.empty() && (all || deadline(pending_.front()) < clock_ns)) {
     ResetContext& context = pending_.front();
-    const ConnectionKey& key = context.connection.key;
+    const ConnectionKey key = context.connection.key();
     Connection* connection = table_.find(key, key.hash());
     if (connection != nullptr && connection->id() == context.connection.id() && connection->pending_resets > 0) {
+      const bool newest = newest_pending(*connection) == pending_base_ + 1;
       --connection->pending_resets;
-      if (connection->newest_pending == pending_base_ + 1) {
+      if (newest) {
         connection->newest_pending = 0;
         // At the end the connection ends too, reported after this, its last RST.
-        if (all) context.ended_connection = std::make_unique<Connection>(*connection);
+        if (all) context.ended_connection = std::make_unique<ConnectionRecord>(*connection);
       }
     }
     sink_.judge(context);

@@ -18,6 +18,8 @@ struct TrackerOptions {
   int64_t closing_timeout_ns = 120'000'000'000;  // closed ones linger this long (TIME-WAIT and more)
   int64_t horizon_ns = 3'000'000'000;
   uint64_t max_connections = 1u << 20;
+  // The longest timeout a connection's 32-bit idle clock (Connection::touched) can measure.
+  static constexpr int64_t max_timeout_ns = 2'000'000 * int64_t{1'000'000'000};
 };
 
 // What a tracker reports. A tracker owns a share of the connections (all of them with one
@@ -99,8 +101,13 @@ class Tracker {
   void release(int64_t clock_ns, bool all);
   void make_room();
   // Some RST of the connection still waits for its horizon.
-  bool waiting(const Connection& connection) const {
-    return connection.pending_resets > 0 && connection.newest_pending > pending_base_;
+  bool waiting(const Connection& connection) const { return newest_pending(connection) != 0; }
+  // The number + 1 of the connection's newest RST still waiting, or 0 for none. The connection
+  // keeps it modulo 2^32; fewer than 2^31 RSTs wait at once, so the queue tells the rest.
+  uint64_t newest_pending(const Connection& connection) const {
+    if (connection.pending_resets == 0) return 0;
+    const uint32_t ahead = connection.newest_pending - 1 - static_cast<uint32_t>(pending_base_);
+    return ahead < pending_.size() ? pending_base_ + ahead + 1 : 0;
   }
   static int64_t deadline(const ResetContext& context) { return context.deadline_ns; }
 

@@ -1,0 +1,208 @@
+// The connection table keeps IPv4 connections with their addresses in one word and IPv6 ones as
+// records with the addresses after them, in two pools behind one index: every key must come back
+// out whole, lookups must tell the families apart, and the idle lists must cross the pools.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <vector>
+
+#include "track/table.hpp"
+
+namespace rstscope::testing {
+namespace {
+
+Segment segment_between(const Address& src, uint16_t sport, const Address& dst, uint16_t dport) {
+  Segment segment;
+  segment.src = src;
+  segment.dst = dst;
+  segment.sport = sport;
+  segment.dport = dport;
+  return segment;
+}
+
+Address v4(uint32_t host) { return Address::v4(host); }
+
+Address v6(uint64_t high, uint64_t low) {
+  uint8_t bytes[16];
+  for (int i = 0; i < 8; ++i) {
+    bytes[i] = static_cast<uint8_t>(high >> (56 - 8 * i));
+    bytes[8 + i] = static_cast<uint8_t>(low >> (56 - 8 * i));
+  }
+  return Address::v6(bytes);
+}
+
+bool same_key(const ConnectionKey& a, const ConnectionKey& b) { return a == b; }
+
+TEST(ConnectionTable, KeysOfBothFamiliesComeBackWholeAndStayApart) {
+  std::mt19937_64 random(7);
+  ConnectionTable table(1 << 16);
+  std::vector<ConnectionKey> keys;
+  std::map<uint64_t, size_t> by_id;  // first_frame -> index in keys
+  for (size_t i = 0; i < 6000; ++i) {
+    const uint16_t sport = static_cast<uint16_t>(random());
+    const uint16_t dport = static_cast<uint16_t>(random());
+    Segment segment;
+    switch (i % 3) {
+      case 0:  // random IPv4
+        segment = segment_between(v4(static_cast<uint32_t>(random())), sport, v4(static_cast<uint32_t>(random())), dport);
+        break;
+      case 1:  // IPv6 whose first 4 bytes of each address look like the IPv4 neighbour's
+        segment = segment_between(v6(keys.back().v4_word() << 32, random()), sport,
+                                  v6(keys.back().v4_word() & 0xffffffff00000000ull, random()), dport);
+        break;
+      default:  // the same ports as the last IPv4 one, between the same hosts' IPv6 twins
+        segment = segment_between(v6(0x20010db800000000ull, i), keys[keys.size() - 2].low_port(),
+                                  v6(0x20010db800000000ull, i + 1), keys[keys.size() - 2].high_port());
+        break;
+    }
+    const ConnectionKey key = ConnectionKey::of(segment);
+    ASSERT_EQ(table.find(key, key.hash()), nullptr);
+    Connection* connection = table.insert(key, key.hash());
+    connection->first_frame = i + 1;
+    table.touch(connection, ConnectionTable::active);
+    keys.push_back(key);
+    by_id[i + 1] = i;
+  }
+  for (size_t i = 0; i < keys.size(); ++i) {
+    Connection* connection = table.find(keys[i], keys[i].hash());
+    ASSERT_NE(connection, nullptr);
+    EXPECT_EQ(connection->first_frame, i + 1);
+    EXPECT_TRUE(same_key(connection->key(), keys[i]));
+    EXPECT_EQ(connection->is_v6(), keys[i].family() == 6);
+  }
+  // Erase every other one, then the rest are still found and the erased ones are not.
+  for (size_t i = 0; i < keys.size(); i += 2) table.erase(table.find(keys[i], keys[i].hash()));
+  EXPECT_EQ(table.size(), keys.size() / 2);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    Connection* connection = table.find(keys[i], keys[i].hash());
+    if (i % 2 == 0) {
+      EXPECT_EQ(connection, nullptr);
+    } else {
+      ASSERT_NE(connection, nullptr);
+      EXPECT_EQ(connection->first_frame, i + 1);
+    }
+  }
+  // Reinserted into freed entries of the right pool, fresh and with their own keys.
+  for (size_t i = 0; i < keys.size(); i += 2) {
+    Connection* connection = table.insert(keys[i], keys[i].hash());
+    EXPECT_EQ(connection->first_frame, 0u);
+    EXPECT_EQ(connection->list, 0);
+    connection->first_frame = i + 1;
+    table.touch(connection, ConnectionTable::closing);
+  }
+  size_t visited = 0;
+  table.visit_all([&](Connection& connection) {
+    ++visited;
+    EXPECT_TRUE(same_key(connection.key(), keys[by_id.at(connection.first_frame)]));
+  });
+  EXPECT_EQ(visited, keys.size());
+}
+
+TEST(ConnectionTable, IdleListsKeepTheirOrderAcrossFamilies) {
+  ConnectionTable table(64);
+  std::vector<ConnectionKey> keys;
+  for (uint32_t i = 0; i < 40; ++i) {
+    const Segment segment = i % 2 == 0 ? segment_between(v4(0xc0000200 + i), 40000, v4(0xc6336401), 80)
+                                       : segment_between(v6(0x20010db8ull << 32, i), 40000, v6(0x20010db8ull << 32, 999), 80);
+    keys.push_back(ConnectionKey::of(segment));
+    Connection* connection = table.insert(keys.back(), keys.back().hash());
+    connection->first_frame = i + 1;
+    table.touch(connection, ConnectionTable::active);
+  }
+  // Touch the odd ones again (IPv6): they move behind the even ones.
+  for (uint32_t i = 1; i < 40; i += 2) table.touch(table.find(keys[i], keys[i].hash()), ConnectionTable::active);
+  std::vector<uint64_t> order;
+  table.visit_oldest_first(ConnectionTable::active, [&](Connection& connection) {
+    order.push_back(connection.first_frame);
+    return true;
+  });
+  std::vector<uint64_t> expected;
+  for (uint64_t i = 0; i < 40; i += 2) expected.push_back(i + 1);
+  for (uint64_t i = 1; i < 40; i += 2) expected.push_back(i + 1);
+  EXPECT_EQ(order, expected);
+  // Erasing from the middle and the ends of a list keeps it linked.
+  table.erase(table.find(keys[0], keys[0].hash()));
+  table.erase(table.find(keys[39], keys[39].hash()));
+  table.erase(table.find(keys[21], keys[21].hash()));
+  order.clear();
+  table.visit_oldest_first(ConnectionTable::active, [&](Connection& connection) {
+    order.push_back(connection.first_frame);
+    return true;
+  });
+  std::erase(expected, 1u);
+  std::erase(expected, 40u);
+  std::erase(expected, 22u);
+  EXPECT_EQ(order, expected);
+  EXPECT_EQ(table.oldest(ConnectionTable::active)->first_frame, 3u);
+}
+
+TEST(ConnectionRecord, CopiesKeepIpv6Addresses) {
+  ConnectionTable table(16);
+  const Address client = v6(0x20010db800000001ull, 0x10);
+  const Address server = v6(0x20010db800000002ull, 0x20);
+  const ConnectionKey key = ConnectionKey::of(segment_between(client, 50000, server, 443));
+  Connection* connection = table.insert(key, key.hash());
+  connection->originator_is_low = key.from_low(segment_between(client, 50000, server, 443));
+  const ConnectionRecord copy(*connection);
+  table.erase(connection);  // the copy does not depend on the table's entry
+  EXPECT_EQ(copy.originator_address(), client);
+  EXPECT_EQ(copy.responder_address(), server);
+  EXPECT_EQ(copy.originator_port(), 50000);
+  EXPECT_EQ(copy.responder_port(), 443);
+  EXPECT_TRUE(same_key(copy.key(), key));
+  const ConnectionRecord again(copy);
+  EXPECT_TRUE(same_key(again.key(), key));
+}
+
+TEST(ConnectionRecord, HasKeyComparesEveryPartOfTheKey) {
+  ConnectionTable table(16);
+  const Address a6 = v6(0x20010db8ull << 32, 1), b6 = v6(0x20010db8ull << 32, 2);
+  const Address a4 = v4(0xc0000201), b4 = v4(0xc0000202);
+  const ConnectionKey key6 = ConnectionKey::of(segment_between(a6, 1000, b6, 2000));
+  const ConnectionKey key4 = ConnectionKey::of(segment_between(a4, 1000, b4, 2000));
+  const Connection* entry6 = table.insert(key6, key6.hash());
+  const Connection* entry4 = table.insert(key4, key4.hash());
+  EXPECT_TRUE(entry6->has_key(key6));
+  EXPECT_TRUE(entry4->has_key(key4));
+  EXPECT_FALSE(entry6->has_key(key4));
+  EXPECT_FALSE(entry4->has_key(key6));
+  // One byte or one port different, anywhere.
+  for (size_t byte = 0; byte < 16; ++byte) {
+    for (bool low : {true, false}) {
+      ConnectionKey changed = key6;
+      (low ? changed.low_bytes : changed.high_bytes)[byte] ^= 0x40;
+      EXPECT_FALSE(entry6->has_key(changed)) << byte << low;
+      if (byte < 4) {
+        changed = key4;
+        (low ? changed.low_bytes : changed.high_bytes)[byte] ^= 0x40;
+        EXPECT_FALSE(entry4->has_key(changed)) << byte << low;
+      }
+    }
+  }
+  for (int shift : {0, 16}) {
+    ConnectionKey changed = key6;
+    changed.tail ^= uint64_t{1} << shift;
+    EXPECT_FALSE(entry6->has_key(changed));
+    changed = key4;
+    changed.tail ^= uint64_t{1} << shift;
+    EXPECT_FALSE(entry4->has_key(changed));
+  }
+}
+
+TEST(ConnectionRecord, Ipv4ConnectionsKeepBothAddressesInOneWord) {
+  ConnectionTable table(16);
+  const Address client = v4(0xc0000207), server = v4(0xcb007109);
+  const Segment segment = segment_between(client, 1234, server, 22);
+  const ConnectionKey key = ConnectionKey::of(segment);
+  Connection* connection = table.insert(key, key.hash());
+  connection->originator_is_low = key.from_low(segment);
+  EXPECT_FALSE(connection->is_v6());
+  EXPECT_EQ(connection->originator_address(), client);
+  EXPECT_EQ(connection->responder_address(), server);
+  EXPECT_EQ(ConnectionRecord(*connection).originator_address(), client);
+  static_assert(sizeof(Connection) == 256);
+}
+
+}  // namespace
+}  // namespace rstscope::testing
