@@ -18,16 +18,21 @@ class ConnectionTable {
 
   Connection* find(const ConnectionKey& key, uint64_t hash);
   // Hints for a lookup soon: first the slot's cache line, later (once it is cached) the entry.
-  void prefetch_slot(uint64_t hash) const { __builtin_prefetch(&slots_[hash & mask_]); }
-  void prefetch_entry(uint64_t hash) const {
+  // Always inlined: on its own GCC finds such a function free of side effects (a prefetch has
+  // none) and deletes the calls.
+  [[gnu::always_inline]] void prefetch_slot(uint64_t hash) const { __builtin_prefetch(&slots_[hash & mask_]); }
+  [[gnu::always_inline]] void prefetch_entry(uint64_t hash) const {
     const Slot& slot = slots_[hash & mask_];
     if (slot.index == empty) return;
     if ((slot.index & v6_bit) == 0) {
+      // Four aligned lines.
       const auto* entry = reinterpret_cast<const char*>(&pool4_[slot.index]);
       for (size_t line = 0; line < sizeof(Entry4); line += 64) __builtin_prefetch(entry + line);
     } else {
+      // 288 bytes at any 8-byte offset: up to six lines.
       const auto* entry = reinterpret_cast<const char*>(&pool6_[slot.index & ~v6_bit]);
-      for (size_t line = 0; line < sizeof(ConnectionRecord) + 63; line += 64) __builtin_prefetch(entry + line);
+      for (size_t line = 0; line < sizeof(ConnectionRecord); line += 64) __builtin_prefetch(entry + line);
+      __builtin_prefetch(entry + sizeof(ConnectionRecord) - 1);
     }
   }
   // Inserts a fresh connection; the caller checks size() < capacity() first.
