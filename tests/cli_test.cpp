@@ -134,6 +134,20 @@ TEST_F(CliTest, TimeoutsOutOfRangeAreUsageErrors) {
   EXPECT_EQ(run("analyze --no-progress --idle-timeout 2000000 --horizon 2000000 " + quote(pop3_capture())).status, 0);
 }
 
+TEST_F(CliTest, HugeConnectionCapIsAnErrorOrWorksButNeverCrashes) {
+  if (!exists(pop3_capture())) GTEST_SKIP() << "sample capture absent";
+  // A billion connections' state is reserved up front: where the machine cannot, a clear error.
+  for (const char* threads : {"1", "2"}) {
+    const RunResult result = run(std::string("analyze --no-progress --threads ") + threads +
+                                 " --max-connections 1000000000 " + quote(pop3_capture()));
+    if (result.status == 2) {
+      EXPECT_NE(result.err.find("--max-connections"), std::string::npos) << result.err;
+    } else {
+      EXPECT_EQ(result.status, 0) << threads << " threads: " << result.err;
+    }
+  }
+}
+
 TEST_F(CliTest, JsonLinesOnPop3Capture) {
   if (!exists(pop3_capture())) GTEST_SKIP() << "sample capture absent";
   const RunResult result = run("analyze --no-progress --format json " + quote(pop3_capture()));

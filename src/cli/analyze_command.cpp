@@ -9,6 +9,7 @@
 #include <cstring>
 #include <set>
 #include <algorithm>
+#include <new>
 #include <string>
 #include <thread>
 #include <vector>
@@ -271,6 +272,10 @@ void add_analyze_command(CLI::App& app, int& exit_code) {
   command->callback([arguments, &exit_code] {
     try {
       exit_code = run_analyze(*arguments);
+    } catch (const std::bad_alloc&) {
+      print_error("out of memory (connection state is reserved for --max-connections " +
+                  std::to_string(arguments->max_connections) + " at the start: lower it)");
+      exit_code = 2;
     } catch (const std::exception& error) {
       print_error(error.what());
       exit_code = 2;

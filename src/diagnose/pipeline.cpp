@@ -339,6 +339,15 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
     outputs.push_back(std::make_unique<Channel<ShardLog>>(log_depth));
   }
 
+  // The trackers reserve their tables here, before any thread starts: a cap larger than the
+  // machine can reserve is then an error for the caller, not an exception on a worker thread.
+  std::vector<std::unique_ptr<Recorder>> recorders;
+  std::vector<std::unique_ptr<Tracker>> trackers;
+  for (unsigned s = 0; s < shards; ++s) {
+    recorders.push_back(std::make_unique<Recorder>());
+    trackers.push_back(std::make_unique<Tracker>(tracker_options(options, shards), *recorders.back()));
+  }
+
   DecodeStats decode_stats;  // the reader's own until it is done
   std::thread reader([&] {
     name_this_thread("rstscope-decode");
@@ -380,8 +389,8 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
       errno = 0;
       const int nice = getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
       if (errno == 0) setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), std::min(nice + 3, 19));
-      Recorder recorder;
-      Tracker tracker(tracker_options(options, shards), recorder);
+      Recorder& recorder = *recorders[s];
+      Tracker& tracker = *trackers[s];
       std::unique_ptr<ShardLog> log;
       for (bool last = false; !last;) {
         std::unique_ptr<Batch> batch = inputs[s]->take_full();
