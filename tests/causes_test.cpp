@@ -339,6 +339,73 @@ TEST(Forged, NearMissChallengeAnsweredByExactRstIsHalfOpen) {
   EXPECT_EQ(only_reset(out, rst).cause, Cause::half_open);
 }
 
+// A signed connection (TCP-MD5, as BGP sessions use): both ends sign the handshake and what follows.
+Scenario::Connection& signed_connection(Scenario& scenario, bool server_signs = true) {
+  auto& c = scenario.connect("192.0.2.10", 40000, "198.51.100.20", 179);
+  c.client.sign(true);
+  c.server.sign(server_signs);
+  c.client.syn();
+  c.server.synack();
+  c.client.ack();
+  c.client.data(100);
+  c.server.ack();
+  c.client.data(50);
+  c.server.ack();
+  return c;
+}
+
+TEST(Forged, UnsignedRstInSignedConnection) {
+  // Exact seq, the client's own TTL, nothing after it: only the missing signature gives it away.
+  Scenario scenario;
+  auto& c = signed_connection(scenario);
+  c.client.sign(false);
+  const uint64_t rst = c.client.rst_ack();
+  const Collected out = scenario.run();
+  const Finding& finding = only_reset(out, rst);
+  EXPECT_EQ(finding.cause, Cause::forged);
+  EXPECT_EQ(finding.confidence, Confidence::high);
+  EXPECT_EQ(finding.seq_check, SeqCheck::exact);
+  EXPECT_TRUE(lists(finding, Cause::half_open));
+  EXPECT_TRUE(std::any_of(finding.evidence.begin(), finding.evidence.end(),
+                          [](const std::string& line) { return line.find("TCP-MD5") != std::string::npos; }));
+  EXPECT_NE(finding.explanation.find("unsigned"), std::string::npos) << finding.explanation;
+}
+
+TEST(Forged, SignedRstInSignedConnectionIsTheStacks) {
+  Scenario scenario;
+  auto& c = signed_connection(scenario);
+  const uint64_t rst = c.client.rst_ack();  // signed, as the stack signs it
+  const Collected out = scenario.run();
+  EXPECT_EQ(only_reset(out, rst).cause, Cause::abort);
+}
+
+TEST(Forged, UnsignedRstCountsOnlyWhenBothEndsSigned) {
+  Scenario scenario;
+  auto& c = signed_connection(scenario, false);  // the server never signed
+  c.client.sign(false);
+  const uint64_t rst = c.client.rst_ack();
+  const Collected out = scenario.run();
+  EXPECT_EQ(only_reset(out, rst).cause, Cause::abort);
+}
+
+TEST(Forged, SignedRstInUnsignedConnectionIsNoted) {
+  // An evasion trick: a RST with an MD5 option that the receiver, holding no key, drops; the
+  // sender then carries on (the race), which makes it forged.
+  Scenario scenario;
+  auto& c = established(scenario);
+  c.client.sign(true);
+  const uint64_t rst = c.client.rst_ack();
+  c.client.sign(false);
+  c.client.data(100);
+  c.server.ack();
+  const Collected out = scenario.run();
+  const Finding& finding = only_reset(out, rst);
+  EXPECT_EQ(finding.cause, Cause::forged);
+  EXPECT_TRUE(std::any_of(finding.evidence.begin(), finding.evidence.end(), [](const std::string& line) {
+    return line.find("although neither SYN did") != std::string::npos;
+  }));
+}
+
 TEST(Forged, StepWindowBurstNamesInjector) {
   Scenario scenario;
   auto& c = scenario.connect("192.0.2.10", 40000, "198.51.100.20", 443);

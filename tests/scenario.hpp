@@ -65,6 +65,8 @@ class Side {
   // A packet in this side's name with a chosen TTL/window: an injector or a middlebox.
   uint64_t spoof(uint8_t flags, uint32_t seq, uint32_t ack, uint8_t ttl, uint16_t window = 0);
   void restart(uint32_t isn) { seq_ = isn; }
+  // Whether its stack signs its segments with TCP-MD5 (RFC 2385), as a BGP speaker does.
+  void sign(bool on) { signed_ = on; }
   // The link-layer sender of its frames: e.g. the router in front of a host, shared by others.
   void behind(uint64_t mac) { source_mac_ = mac; }
 
@@ -88,6 +90,7 @@ class Side {
   uint32_t peer_last_ack_ = 0;
   uint8_t ttl_;
   uint16_t ip_id_ = 100;
+  bool signed_ = false;
   uint16_t window_ = 64240;
   uint64_t source_mac_ = 0;
 };
@@ -151,6 +154,7 @@ inline uint64_t Side::send(uint8_t flags, uint32_t seq, uint32_t length, std::op
   spec.ip_id = ip_id_++;
   spec.source_mac = source_mac_;
   spec.window = window.value_or(window_);
+  spec.md5_signature = signed_ && !ttl;  // an injector's packets (a TTL of their own) are not signed
   if (options) {
     spec.mss = 1460;
     spec.window_scale = 7;

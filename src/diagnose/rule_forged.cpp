@@ -12,7 +12,8 @@ namespace rstscope {
 // - out of window in a synchronized connection: no stack accepts it, so only a blind guess sends it;
 // - in the window but not exact, the receiver sends a challenge ACK, and no exact RST follows;
 // - RST_SEQ_CHANGE: a later RST from the same side with a higher seq than anything it sent;
-// - a burst of RSTs whose window steps by one (a known injector's mark).
+// - a burst of RSTs whose window steps by one (a known injector's mark);
+// - no TCP-MD5/TCP-AO signature on a RST in a connection whose handshake both ends signed.
 // A genuine peer that lost state confirms through the challenge ACK; that is half_open.
 std::optional<Verdict> rule_forged(const Facts& facts) {
   const ResetContext& context = facts.context;
@@ -84,7 +85,24 @@ std::optional<Verdict> rule_forged(const Facts& facts) {
                                              third.window));
     }
   }
+  // TCP-MD5 / TCP-AO: ends that signed the handshake sign every segment, their RSTs too, and drop
+  // what is not signed (RFC 2385 §2.0, RFC 5925 §7.7): an unsigned RST is not their stack's.
+  const bool unsigned_in_signed = context.connection.signed_handshake() && !facts.rst.has_md5_or_ao;
+  if (unsigned_in_signed) {
+    strength += 3;
+    verdict.evidence.push_back(
+        "the SYN and the SYN/ACK were signed (TCP-MD5 or TCP-AO) and this RST is not: both ends sign every "
+        "segment of such a connection and drop unsigned ones, so the receiver ignores it");
+  }
   if (strength == 0) return std::nullopt;
+  // The converse, an evasion trick: a signed RST where nobody signed the handshake; a receiver
+  // without a key for the peer drops it (Linux counts it as an unexpected MD5 hash).
+  if (facts.rst.has_md5_or_ao && !context.connection.signed_syn && !context.connection.signed_synack &&
+      context.connection.handshake_seen && context.connection.synack_seen) {
+    verdict.evidence.push_back(
+        "it carries a TCP-MD5 or TCP-AO option although neither SYN did: a receiver without a key for the peer "
+        "drops it");
+  }
   if (facts.ttl_known && !facts.ttl_matches) {
     strength += 1;
     verdict.evidence.push_back(facts.fingerprint_sentence);
@@ -110,8 +128,14 @@ std::optional<Verdict> rule_forged(const Facts& facts) {
   verdict.confidence = strength >= 3 ? Confidence::high : (strength == 2 ? Confidence::medium : Confidence::low);
   if (verdict.injector.empty()) verdict.injector = "unknown injector";
   if (facts.ttl_known && !facts.ttl_matches) verdict.alternatives.push_back(Cause::middlebox);
-  verdict.explanation = fmt::format("someone other than {} forged this RST to tear the connection down",
-                                    facts.rst.src.to_string());
+  // A host that lost the connection and its key (a restarted daemon) resets unsigned too.
+  if (unsigned_in_signed) verdict.alternatives.push_back(Cause::half_open);
+  verdict.explanation =
+      unsigned_in_signed
+          ? fmt::format("someone other than {} sent this unsigned RST into a signed connection; it does not "
+                        "tear the connection down",
+                        facts.rst.src.to_string())
+          : fmt::format("someone other than {} forged this RST to tear the connection down", facts.rst.src.to_string());
   return verdict;
 }
 

@@ -46,6 +46,10 @@ std::vector<uint8_t> tcp_options(const SegmentSpec& spec) {
     put_be32(options, spec.tsecr);
   }
   if (spec.window_scale != 0xff) options.insert(options.end(), {1, 3, 3, spec.window_scale});
+  if (spec.md5_signature) {
+    options.insert(options.end(), {19, 18});
+    for (uint8_t i = 0; i < 16; ++i) options.push_back(static_cast<uint8_t>(0xa5 ^ (i * 17) ^ spec.seq));
+  }
   while (options.size() % 4 != 0) options.push_back(1);  // NOP padding
   return options;
 }

@@ -30,6 +30,7 @@ struct SegmentSpec {
   bool sack_permitted = false;
   bool timestamps = false;
   uint32_t tsval = 0, tsecr = 0;
+  bool md5_signature = false;  // a TCP-MD5 option (RFC 2385) with a made-up digest
 };
 
 // Appends an Ethernet frame (with an 802.1Q tag when spec.vlan != 0) carrying the segment over

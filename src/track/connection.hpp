@@ -228,6 +228,8 @@ struct Connection {
   bool originator_known : 1 = true;  // false when the first packet did not tell who opened it
   bool originator_is_low : 1 = true;  // which side of the key opened the connection
   bool last_from_originator : 1 = false;  // who sent its last packet
+  bool signed_syn : 1 = false;     // the originator's SYN carried TCP-MD5 or TCP-AO
+  bool signed_synack : 1 = false;  // so did the responder's SYN/ACK
   uint8_t list = 0;               // the idle list it is on
   uint16_t synack_retransmissions = 0;
   uint16_t syn_retransmissions = 0;
@@ -269,6 +271,8 @@ struct Connection {
   Endpoint& receiver(bool from_originator) { return from_originator ? responder : originator; }
   const Endpoint& sender(bool from_originator) const { return from_originator ? originator : responder; }
   const Endpoint& receiver(bool from_originator) const { return from_originator ? responder : originator; }
+  // Both ends signed the handshake: they share a key and sign every segment (RFC 2385, RFC 5925).
+  bool signed_handshake() const { return signed_syn && signed_synack; }
   bool closed() const { return (originator.fin_seen && responder.fin_seen) || resets > 0; }
 
   uint64_t packets() const { return uint64_t{originator.packets} + responder.packets; }

@@ -39,6 +39,7 @@ struct ResetSegment {
   uint8_t flags = 0, reserved = 0, ttl = 0, mptcp_reset_reason = 0;
   bool df = false;
   bool has_mptcp_reset = false;
+  bool has_md5_or_ao = false;
   bool from_low = false;  // it travelled from the key's low side to its high side
 
   static ResetSegment of(const Segment& segment, bool from_low);

@@ -67,6 +67,7 @@ ResetSegment ResetSegment::of(const Segment& segment, bool from_low) {
   rst.mptcp_reset_reason = segment.mptcp_reset_reason;
   rst.df = segment.df;
   rst.has_mptcp_reset = segment.has_mptcp_reset;
+  rst.has_md5_or_ao = segment.has_md5_or_ao;
   rst.from_low = from_low;
   return rst;
 }
@@ -91,6 +92,7 @@ Segment ResetSegment::segment(const ConnectionKey& key) const {
   segment.mptcp_reset_reason = mptcp_reset_reason;
   segment.df = df;
   segment.has_mptcp_reset = has_mptcp_reset;
+  segment.has_md5_or_ao = has_md5_or_ao;
   return segment;
 }
 
@@ -269,6 +271,11 @@ void Tracker::update(Connection& connection, const Segment& segment, bool from_o
     }
     sender.syn_seen = true;
     connection.set_frame(sender.syn_frame, segment.frame);
+    if (segment.has(tcp_flag::ack)) {
+      connection.signed_synack = segment.has_md5_or_ao && !from_originator;
+    } else if (from_originator) {
+      connection.signed_syn = segment.has_md5_or_ao;
+    }
     const uint8_t offered = std::min<uint8_t>(segment.window_scale, 14);  // as it will be applied
     sender.offered_scale = (segment.window_scale == 0xff ? Endpoint::no_scale : offered) & 0xf;
     if (segment.has(tcp_flag::ack)) {
