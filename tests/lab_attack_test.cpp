@@ -1,5 +1,5 @@
-// The lab's attack scenarios against the real kernel: forged RSTs (exact, in the window, out of the
-// window), a blind sweep through the window, a Great Firewall style burst and a spoofed SYN flood.
+// The lab's attack scenarios against the real kernel: forged RSTs (exact, exact but unsigned in a
+// TCP-MD5 session, in the window, out of the window), a blind sweep through the window, a Great Firewall style burst and a spoofed SYN flood.
 // The analyzer must call every injected RST forged, never a genuine one, and find the patterns.
 #include <gtest/gtest.h>
 
@@ -22,8 +22,9 @@ std::string fmt_evidence(const Finding& finding) {
 }
 
 const std::vector<std::string>& attack_scenarios() {
-  static const std::vector<std::string> names = {"forged_exact", "forged_in_window", "forged_out_of_window",
-                                                 "blind_sweep",  "rst_burst",        "syn_flood"};
+  static const std::vector<std::string> names = {"forged_exact", "forged_unsigned", "forged_in_window",
+                                                 "forged_out_of_window", "blind_sweep", "rst_burst",
+                                                 "syn_flood"};
   return names;
 }
 
@@ -113,7 +114,7 @@ TEST_F(LabAttackTest, EveryAttackScenarioRunsAndAgrees) {
 
 // Every injected RST reached the capture and is called forged; no genuine RST is.
 TEST_F(LabAttackTest, InjectedResetsAreForgedAndGenuineOnesAreNot) {
-  const std::map<std::string, size_t> injected = {{"forged_exact", 1}, {"forged_in_window", 1},
+  const std::map<std::string, size_t> injected = {{"forged_exact", 1}, {"forged_unsigned", 1}, {"forged_in_window", 1},
                                                   {"forged_out_of_window", 1}, {"blind_sweep", 40},
                                                   {"rst_burst", 3}};
   for (const auto& [name, count] : injected) {
@@ -134,8 +135,8 @@ TEST_F(LabAttackTest, InjectedResetsAreForgedAndGenuineOnesAreNot) {
   }
   // The accepted forgeries leave the server without the connection; its kernel then resets the client.
   for (const char* name : {"forged_exact", "rst_burst"}) EXPECT_FALSE(rows(result(name), "kernel").empty()) << name;
-  // The connection survives the others (RFC 5961): no genuine RST at all.
-  for (const char* name : {"forged_in_window", "forged_out_of_window", "blind_sweep"})
+  // The connection survives the others (RFC 5961; RFC 2385 for the unsigned one): no genuine RST at all.
+  for (const char* name : {"forged_unsigned", "forged_in_window", "forged_out_of_window", "blind_sweep"})
     EXPECT_TRUE(rows(result(name), "kernel").empty()) << name << "\n" << format_result(result(name));
 }
 
@@ -165,6 +166,14 @@ TEST_F(LabAttackTest, ForgedEvidenceNamesTheSignature) {
   EXPECT_EQ(exact->seq_check, SeqCheck::exact);
   EXPECT_TRUE(evidence_has(*exact, "kept sending its own stream")) << fmt_evidence(*exact);
 
+  // The kernel signed the session's segments with TCP-MD5; the forger's exact RST was not.
+  const Finding* unsigned_rst = first_forged("forged_unsigned");
+  ASSERT_NE(unsigned_rst, nullptr);
+  EXPECT_EQ(unsigned_rst->seq_check, SeqCheck::exact);
+  EXPECT_TRUE(evidence_has(*unsigned_rst, "were signed (TCP-MD5 or TCP-AO) and this RST is not"))
+      << fmt_evidence(*unsigned_rst);
+  EXPECT_NE(unsigned_rst->explanation.find("unsigned RST"), std::string::npos) << unsigned_rst->explanation;
+
   // The burst's first RST (the one whose window the next two step from) names the injector.
   // Taken from all findings: the truth file's times come from the injector, and may sit
   // closer to the second RST of the burst than to the first.
@@ -180,7 +189,7 @@ TEST_F(LabAttackTest, BlindSweepIsOneAttackNotSeveral) {
   const ScenarioResult& sweep = result("blind_sweep");
   EXPECT_EQ(patterns_of(sweep, "blind_reset_attack", sweep.pcap), 1u) << format_result(sweep);
   // A single forged RST or a three-RST burst is below blind_reset_min (8).
-  for (const char* name : {"forged_exact", "forged_in_window", "forged_out_of_window", "rst_burst"})
+  for (const char* name : {"forged_exact", "forged_unsigned", "forged_in_window", "forged_out_of_window", "rst_burst"})
     EXPECT_EQ(patterns_of(result(name), "blind_reset_attack", ""), 0u) << name;
 }
 

@@ -33,6 +33,7 @@ const std::map<std::string, std::string>& required_evidence() {
       {"keepalive_timeout", "TCP_KEEPALIVE_TIMEOUT"},
       {"forged", "forger"},
       {"forged_exact", "forger"},
+      {"forged_unsigned", "forger"},
       {"forged_in_window", "forger"},
       {"forged_out_of_window", "forger"},
       {"blind_sweep", "forger"},

@@ -48,6 +48,8 @@ const std::vector<Entry>& entries() {
        run_keepalive_timeout},
       {{"forged", "the router injects RSTs as the client: in-window, then exact"}, run_forged},
       {{"forged_exact", "the router injects one RST as the client with the exact seq"}, run_forged_exact},
+      {{"forged_unsigned", "a TCP-MD5 signed session; the router injects one unsigned RST with the exact seq"},
+       run_forged_unsigned},
       {{"forged_in_window", "the router injects one RST as the client, in the window but not exact"},
        run_forged_in_window},
       {{"forged_out_of_window", "the router injects one RST as the client, far outside the window"},
@@ -62,7 +64,7 @@ const std::vector<Entry>& entries() {
 
 // Scenarios whose RSTs come from the router: captured on its server-side link, where they travel.
 bool captured_on_router(const std::string& name) {
-  for (const char* router_side : {"forged", "forged_exact", "forged_in_window", "forged_out_of_window",
+  for (const char* router_side : {"forged", "forged_exact", "forged_unsigned", "forged_in_window", "forged_out_of_window",
                                   "blind_sweep", "rst_burst", "syn_flood"})
     if (name == router_side) return true;
   return false;

@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -75,9 +76,11 @@ struct Context {
 
 // Socket helpers: all bounded in time, all sockets made in the given namespace.
 Fd listen_on(const Namespace& ns, const char* ip, uint16_t port, int backlog, int rcvbuf = 0);
+// `before_connect`, when set, prepares the socket (say, its TCP-MD5 key) and says whether it could.
 Fd connect_to(const Namespace& ns, const char* ip, uint16_t port, int& error_code,
-              int timeout_ms = 2000);
-Fd start_connect(const Namespace& ns, const char* ip, uint16_t port);  // non-blocking
+              int timeout_ms = 2000, const std::function<bool(int)>& before_connect = {});
+Fd start_connect(const Namespace& ns, const char* ip, uint16_t port,  // non-blocking
+                 const std::function<bool(int)>& before_connect = {});
 Fd accept_one(int listener, int timeout_ms = 2000);
 bool send_text(int fd, const std::string& text);
 // Reads what arrives within `timeout_ms`; returns bytes read, 0 on EOF, -errno on error.
@@ -104,6 +107,7 @@ void run_keepalive_timeout(Context& ctx);
 void run_forged(Context& ctx);
 // Section 5 and the attacks around forged resets.
 void run_forged_exact(Context& ctx);
+void run_forged_unsigned(Context& ctx);
 void run_forged_in_window(Context& ctx);
 void run_forged_out_of_window(Context& ctx);
 void run_blind_sweep(Context& ctx);

@@ -1,4 +1,5 @@
 // Each function reproduces one cause of DESIGN.md's table with real kernel sockets.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -61,10 +62,15 @@ Fd listen_on(const Namespace& ns, const char* ip, uint16_t port, int backlog, in
   return fd;
 }
 
-Fd start_connect(const Namespace& ns, const char* ip, uint16_t port) {
+Fd start_connect(const Namespace& ns, const char* ip, uint16_t port,
+                 const std::function<bool(int)>& before_connect) {
   const Endpoint where = endpoint(ip, port);
   Fd fd(ns.socket(where.family, SOCK_STREAM | SOCK_NONBLOCK, 0));
   if (!fd.valid()) return fd;
+  if (before_connect && !before_connect(fd.get())) {
+    fd.reset();
+    return fd;
+  }
   if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&where.address), where.length) != 0 &&
       errno != EINPROGRESS)
     fd.reset();
@@ -76,8 +82,9 @@ bool wait_writable(int fd, int timeout_ms) {
   return ::poll(&waiter, 1, timeout_ms) > 0 && (waiter.revents & POLLOUT) != 0;
 }
 
-Fd connect_to(const Namespace& ns, const char* ip, uint16_t port, int& error_code, int timeout_ms) {
-  Fd fd = start_connect(ns, ip, port);
+Fd connect_to(const Namespace& ns, const char* ip, uint16_t port, int& error_code, int timeout_ms,
+              const std::function<bool(int)>& before_connect) {
+  Fd fd = start_connect(ns, ip, port, before_connect);
   error_code = 0;
   if (!fd.valid()) {
     error_code = errno;
@@ -155,9 +162,10 @@ std::string errno_name(int code) { return code == 0 ? "connected" : std::strerro
 struct Pair {
   Fd client, server;
 };
-bool open_pair(Context& ctx, Fd& listener, Pair& pair, const char* ip = server_v4) {
+bool open_pair(Context& ctx, Fd& listener, Pair& pair, const char* ip = server_v4,
+               const std::function<bool(int)>& before_connect = {}) {
   int code = 0;
-  pair.client = connect_to(ctx.net.client, ip, ctx.port, code);
+  pair.client = connect_to(ctx.net.client, ip, ctx.port, code, 2000, before_connect);
   if (!pair.client.valid()) return ctx.fail(fmt::format("connect to {}:{}: {}", ip, ctx.port, errno_name(code)));
   pair.server = accept_one(listener.get());
   if (!pair.server.valid()) return ctx.fail("accept timed out");
@@ -603,6 +611,24 @@ struct Crafted : synth::SegmentSpec {
   }
 };
 
+// Gives the socket a TCP-MD5 key for `peer` (RFC 2385): its kernel then signs every segment to
+// that peer and drops any from it that is not signed.
+bool set_md5_key(int fd, const char* peer, std::string& error) {
+  tcp_md5sig sig{};
+  auto* address = reinterpret_cast<sockaddr_in*>(&sig.tcpm_addr);
+  address->sin_family = AF_INET;
+  if (::inet_pton(AF_INET, peer, &address->sin_addr) != 1) {
+    error = fmt::format("TCP-MD5 key: bad address {}", peer);
+    return false;
+  }
+  static constexpr char key[] = "rstscope-lab-key";
+  sig.tcpm_keylen = sizeof key - 1;
+  std::memcpy(sig.tcpm_key, key, sizeof key - 1);
+  if (::setsockopt(fd, IPPROTO_TCP, TCP_MD5SIG, &sig, sizeof sig) == 0) return true;
+  error = fmt::format("TCP-MD5 key for {}: {} (a kernel without CONFIG_TCP_MD5SIG?)", peer, std::strerror(errno));
+  return false;
+}
+
 // One raw socket in a namespace (IPPROTO_RAW: the header is ours), kept open for many segments.
 class RawSender {
  public:
@@ -670,11 +696,24 @@ Crafted rst_as_client(const Context& ctx, uint16_t client_port, const Seqs& seqs
 // step 4, the router forges RSTs in its name from what it reads on the wire. The server reads
 // everything; at the end both sides close in order, so a surviving connection ends with FINs.
 using Attack = std::function<bool(Context&, RawSender&, uint16_t client_port, const Seqs&)>;
-void talk_under_attack(Context& ctx, const Attack& attack) {
+// With `signed_session`, both ends hold a TCP-MD5 key for the other (RFC 2385, as BGP speakers
+// do), so their kernels sign every segment and drop unsigned ones.
+void talk_under_attack(Context& ctx, const Attack& attack, bool signed_session = false) {
   Fd listener = listen_on(ctx.net.server, server_v4, ctx.port, 16);
   if (!listener.valid()) return void(ctx.fail("listen failed"));
+  // A key that cannot be set is the scenario's error, reported before any connect error it causes.
+  const auto key_for = [&ctx](const char* peer) {
+    return [&ctx, peer](int fd) {
+      std::string error;
+      return set_md5_key(fd, peer, error) || ctx.fail(error);
+    };
+  };
+  if (signed_session && !key_for(client_v4)(listener.get())) return;
   Pair pair;
-  if (!open_pair(ctx, listener, pair) || !exchange(ctx, pair)) return;
+  if (!open_pair(ctx, listener, pair, server_v4, signed_session ? key_for(server_v4) : std::function<bool(int)>{}) ||
+      !exchange(ctx, pair))
+    return;
+  if (signed_session) ctx.did("client and server hold a TCP-MD5 key for each other: every segment is signed");
   const uint16_t client_port = local_port(pair.client.get());
   RawSender forger;
   std::string error, got;
@@ -722,6 +761,25 @@ void run_forged_exact(Context& ctx) {
     c.did(fmt::format("router injected a RST/ACK as the client, seq {} = exactly what the server expects", rst.seq));
     return true;
   });
+}
+
+// 5, RFC 2385: the session is signed with TCP-MD5, so the server's kernel drops the forger's
+// unsigned RST even though its seq is exact, and the connection carries on.
+void run_forged_unsigned(Context& ctx) {
+  ctx.expect = genuine_unexpected;
+  talk_under_attack(
+      ctx,
+      [](Context& c, RawSender& forger, uint16_t client_port, const Seqs& seqs) {
+        std::string error;
+        const Crafted rst = rst_as_client(c, client_port, seqs, seqs.client_next);
+        if (!forger.send(rst, error)) return c.fail(error);
+        c.add_extra("forger", rst.src, rst.sport, rst.dst, rst.dport, only(Cause::forged));
+        c.did(fmt::format("router injected an unsigned RST/ACK as the client, seq {} = exactly what the server "
+                          "expects; the server's kernel drops it for want of a signature",
+                          rst.seq));
+        return true;
+      },
+      true);
 }
 
 // 5, RFC 5961 §3.2: in the window but not exact; the server answers with a challenge ACK that
