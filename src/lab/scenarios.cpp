@@ -420,10 +420,14 @@ void run_time_wait_assassination(Context& ctx) {
   pair.server.reset();
   sleep_ms(100);
   ctx.did("client closed first, server closed after: client in TIME-WAIT, server closed");
-  // The server's last data segment, replayed as the old duplicate.
+  // The server's last data segment, replayed as the old duplicate. The capture runs on its own
+  // thread and may lag on a loaded machine: wait up to 2 s for the segment to reach it.
   std::optional<WireSegment> old;
-  for (const WireSegment& segment : ctx.wire->segments())
-    if (segment.sport == ctx.port && segment.dport == client_port && segment.payload_len > 0) old = segment;
+  for (int waited_ms = 0; !old && waited_ms <= 2000; waited_ms += 50) {
+    for (const WireSegment& segment : ctx.wire->segments())
+      if (segment.sport == ctx.port && segment.dport == client_port && segment.payload_len > 0) old = segment;
+    if (!old) sleep_ms(50);
+  }
   if (!old) return void(ctx.fail("no server data segment captured to replay"));
   WireSegment replay = *old;
   replay.ttl = 64;
