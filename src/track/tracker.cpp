@@ -125,7 +125,7 @@ int64_t ResetContext::since_answers_ns() const {
 }
 
 Tracker::Tracker(const TrackerOptions& options, TrackerSink& sink)
-    : options_(options), sink_(sink), table_(options.max_connections) {}
+    : options_(options), sink_(sink), table_(options.max_connections), pending_base_(options.first_reset_number) {}
 
 void Tracker::add(const Segment& segment, const ConnectionKey& key, uint64_t hash) {
   ++stats_.segments;

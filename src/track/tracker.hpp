@@ -20,6 +20,9 @@ struct TrackerOptions {
   uint64_t max_connections = 1u << 20;
   // The longest timeout a connection's 32-bit idle clock (Connection::touched) can measure.
   static constexpr int64_t max_timeout_ns = 2'000'000 * int64_t{1'000'000'000};
+  // The number of the first RST. Connections keep RST numbers modulo 2^32; tests start near the
+  // wrap to cross it.
+  uint64_t first_reset_number = 0;
 };
 
 // What a tracker reports. A tracker owns a share of the connections (all of them with one
