@@ -3,6 +3,7 @@
 // out whole, lookups must tell the families apart, and the idle lists must cross the pools.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <map>
 #include <random>
 #include <vector>
@@ -92,8 +93,9 @@ TEST(ConnectionTable, KeysOfBothFamiliesComeBackWholeAndStayApart) {
     table.touch(connection, ConnectionTable::closing);
   }
   size_t visited = 0;
-  table.visit_all([&](Connection& connection) {
+  table.visit_all([&](ConnectionTable::Handle handle) {
     ++visited;
+    const Connection& connection = table.full(handle);
     EXPECT_TRUE(same_key(connection.key(), keys[by_id.at(connection.first_frame)]));
   });
   EXPECT_EQ(visited, keys.size());
@@ -113,8 +115,8 @@ TEST(ConnectionTable, IdleListsKeepTheirOrderAcrossFamilies) {
   // Touch the odd ones again (IPv6): they move behind the even ones.
   for (uint32_t i = 1; i < 40; i += 2) table.touch(table.find(keys[i], keys[i].hash()), ConnectionTable::active);
   std::vector<uint64_t> order;
-  table.visit_oldest_first(ConnectionTable::active, [&](Connection& connection) {
-    order.push_back(connection.first_frame);
+  table.visit_oldest_first(ConnectionTable::active, [&](ConnectionTable::Handle handle) {
+    order.push_back(table.id(handle));
     return true;
   });
   std::vector<uint64_t> expected;
@@ -126,15 +128,15 @@ TEST(ConnectionTable, IdleListsKeepTheirOrderAcrossFamilies) {
   table.erase(table.find(keys[39], keys[39].hash()));
   table.erase(table.find(keys[21], keys[21].hash()));
   order.clear();
-  table.visit_oldest_first(ConnectionTable::active, [&](Connection& connection) {
-    order.push_back(connection.first_frame);
+  table.visit_oldest_first(ConnectionTable::active, [&](ConnectionTable::Handle handle) {
+    order.push_back(table.id(handle));
     return true;
   });
   std::erase(expected, 1u);
   std::erase(expected, 40u);
   std::erase(expected, 22u);
   EXPECT_EQ(order, expected);
-  EXPECT_EQ(table.oldest(ConnectionTable::active)->first_frame, 3u);
+  EXPECT_EQ(table.id(table.oldest(ConnectionTable::active)), 3u);
 }
 
 TEST(ConnectionRecord, CopiesKeepIpv6Addresses) {
@@ -202,6 +204,143 @@ TEST(ConnectionRecord, Ipv4ConnectionsKeepBothAddressesInOneWord) {
   EXPECT_EQ(connection->responder_address(), server);
   EXPECT_EQ(ConnectionRecord(*connection).originator_address(), client);
   static_assert(sizeof(Connection) == 256);
+}
+
+}  // namespace
+}  // namespace rstscope::testing
+
+namespace rstscope::testing {
+namespace {
+
+// Gives a connection field values of every size, so a compact form that dropped one would show.
+void fill(Connection& connection, uint64_t i, std::mt19937_64& random) {
+  connection.first_frame = 1000 + i;
+  connection.first_ts = 1'700'000'000'000'000'000 + static_cast<int64_t>(i) * 1000;
+  connection.time_shift = static_cast<uint8_t>(i % 3);
+  connection.established = i % 2 == 0;
+  connection.resets = static_cast<uint32_t>(i % 4);
+  connection.history.add('s', true);
+  connection.history.add('h', false);
+  for (Endpoint* side : {&connection.originator, &connection.responder}) {
+    side->isn = static_cast<uint32_t>(random());
+    side->next_seq = side->isn + static_cast<uint32_t>(random() % 100000);
+    side->packets = static_cast<uint32_t>(random() % 50);
+    side->last_ts.ticks = static_cast<uint32_t>(random());
+    side->last_frame.offset = static_cast<uint32_t>(random() % 5000);
+    side->window = static_cast<uint16_t>(random());
+    side->ttl_min = 60;
+    side->ttl_max = 64;
+    side->fin_seen = i % 3 == 0;
+  }
+}
+
+// The same connection, but for its idle-list links (which later touches of others change).
+bool same_bytes(const Connection& a, const ConnectionRecord& b) {
+  ConnectionRecord linked(b);
+  linked.older = a.older;
+  linked.newer = a.newer;
+  return std::memcmp(static_cast<const void*>(&a), static_cast<const void*>(&linked), sizeof(Connection)) == 0;
+}
+
+TEST(ConnectionTable, CompactConnectionsComeBackWholeInTheirPlace) {
+  std::mt19937_64 random(11);
+  ConnectionTable table(1024);
+  std::vector<ConnectionKey> keys;
+  std::vector<ConnectionRecord> originals;
+  const ConnectionTable::List lists[] = {ConnectionTable::active, ConnectionTable::closing, ConnectionTable::embryonic};
+  for (uint32_t i = 0; i < 300; ++i) {
+    const Segment segment = i % 2 == 0 ? segment_between(v4(0xc0000200 + i), 40000, v4(0xc6336401), 80)
+                                       : segment_between(v6(0x20010db8ull << 32, i), 40000, v6(0x20010db8ull << 32, 999), 80);
+    keys.push_back(ConnectionKey::of(segment));
+    Connection* connection = table.insert(keys.back(), keys.back().hash());
+    fill(*connection, i, random);
+    if (i % 10 == 0) table.rare(*connection).responder.keepalives = 3;
+    connection->touched = i;
+    table.touch(connection, lists[i % 3]);
+    originals.emplace_back(*connection);
+  }
+  auto order = [&](ConnectionTable::List list) {
+    std::vector<uint64_t> ids;
+    table.visit_oldest_first(list, [&](ConnectionTable::Handle handle) {
+      ids.push_back(table.id(handle));
+      return true;
+    });
+    return ids;
+  };
+  std::vector<uint64_t> before[4];
+  for (const auto list : lists) before[list] = order(list);
+  // Idle for more than 100 units at 1000: all of them. Those of ids divisible by 7 stay full for now.
+  auto keep_sevens = [](const Connection& connection) { return connection.id() % 7 == 0 ? -1 : int(connection.id() % 2); };
+  for (const auto list : lists) table.compact_idle(list, 1000, 100, keep_sevens);
+  const uint64_t sevens = (1299 / 7) - (999 / 7);
+  EXPECT_EQ(table.compact_count(), 300 - sevens);
+  EXPECT_EQ(table.size(), 300u);
+  for (const auto list : lists) EXPECT_EQ(order(list), before[list]);
+  size_t visited = 0;
+  table.visit_all([&](ConnectionTable::Handle handle) {
+    ++visited;
+    const uint64_t i = table.id(handle) - 1000;
+    ConnectionRecord copy;
+    table.copy(handle, copy);
+    EXPECT_TRUE(same_bytes(copy, originals[i])) << i;
+    EXPECT_TRUE(same_key(copy.key(), keys[i]));
+    EXPECT_EQ(table.is_compact(handle), (1000 + i) % 7 != 0);
+    if (table.is_compact(handle)) {
+      EXPECT_EQ(table.compact_flags(handle), (1000 + i) % 2);
+    }
+  });
+  EXPECT_EQ(visited, 300u);
+  // A lookup restores a compact connection whole, in its place in its list.
+  Connection* restored = table.find(keys[2], keys[2].hash());
+  ASSERT_NE(restored, nullptr);
+  EXPECT_TRUE(same_bytes(*restored, originals[2]));
+  EXPECT_TRUE(same_key(restored->key(), keys[2]));
+  EXPECT_EQ(table.restorations(), 1u);
+  Connection* with_rare = table.find(keys[10], keys[10].hash());
+  ASSERT_NE(with_rare, nullptr);
+  EXPECT_TRUE(same_bytes(*with_rare, originals[10]));
+  EXPECT_EQ(table.rare(*with_rare).responder.keepalives, 3);
+  EXPECT_EQ(table.restorations(), 2u);
+  for (const auto list : lists) EXPECT_EQ(order(list), before[list]);
+  // The ones kept full, and the restored ones, are tried again.
+  for (const auto list : lists) table.compact_idle(list, 1000, 100, [](const Connection&) { return 0; });
+  EXPECT_EQ(table.compact_count(), 300u);
+  // Erasing compact connections keeps the lists linked; their keys are gone.
+  for (const size_t i : {size_t{0}, size_t{3}, size_t{299}, size_t{150}}) {
+    Connection* connection = table.find(keys[i], keys[i].hash());
+    ASSERT_NE(connection, nullptr);
+    table.erase(connection);
+    EXPECT_EQ(table.find(keys[i], keys[i].hash()), nullptr);
+    std::erase(before[lists[i % 3]], 1000 + i);
+  }
+  // And erased without a lookup: the oldest of a list, and one with a rare part.
+  const ConnectionTable::Handle oldest = table.oldest(ConnectionTable::closing);
+  ASSERT_TRUE(table.is_compact(oldest));
+  EXPECT_EQ(table.id(oldest), 1001u);
+  table.erase(oldest);
+  std::erase(before[ConnectionTable::closing], 1001u);
+  EXPECT_EQ(table.find(keys[1], keys[1].hash()), nullptr);
+  ConnectionTable::Handle twenty = 0;
+  table.visit_all([&](ConnectionTable::Handle handle) {
+    if (table.id(handle) == 1020) twenty = handle;
+  });
+  ASSERT_TRUE(table.is_compact(twenty));
+  table.erase(twenty);
+  std::erase(before[lists[20 % 3]], 1020u);
+  EXPECT_EQ(table.find(keys[20], keys[20].hash()), nullptr);
+  for (const auto list : lists) EXPECT_EQ(order(list), before[list]);
+  EXPECT_EQ(table.size(), 294u);
+  // New connections go to the front; a later pass compacts only those idle long enough.
+  const uint64_t compact_before = table.compact_count();
+  for (uint32_t i = 0; i < 20; ++i) {
+    const ConnectionKey key = ConnectionKey::of(segment_between(v4(0xcb007100 + i), 1234, v4(0xcb007101 + i), 80));
+    Connection* connection = table.insert(key, key.hash());
+    connection->first_frame = 5000 + i;
+    connection->touched = 2000 + i * 100;
+    table.touch(connection, ConnectionTable::active);
+  }
+  table.compact_idle(ConnectionTable::active, 3000, 500, [](const Connection&) { return 0; });
+  EXPECT_EQ(table.compact_count(), compact_before + 5);  // touched 2000..2400
 }
 
 }  // namespace

@@ -16,7 +16,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string json_report(const fs::path& path, unsigned threads, const AnalyzerOptions& analyzer_options = {}) {
+std::string json_report(const fs::path& path, unsigned threads, const AnalyzerOptions& analyzer_options = {},
+                        RunStats* run_stats = nullptr) {
   char* buffer = nullptr;
   size_t size = 0;
   std::FILE* memory = open_memstream(&buffer, &size);
@@ -31,6 +32,7 @@ std::string json_report(const fs::path& path, unsigned threads, const AnalyzerOp
     capture.add_path(path.string());
     const RunStats stats = analyze_capture(capture, analyzer_options, *reporter, {}, threads);
     reporter->finish(stats);
+    if (run_stats != nullptr) *run_stats = stats;
   }
   std::fclose(memory);
   std::string text(buffer, size);
@@ -143,6 +145,86 @@ TEST(Threads, SameReportOnAGeneratedCaptureLargerThanABatch) {
   fs::remove(path);
   EXPECT_GT(one.size(), 10000u);
   EXPECT_EQ(one, two);
+}
+
+// Idle connections are kept compact and restored whole by their next packet: only memory may
+// depend on it. Compacting every connection at every tick must give the same report as never.
+AnalyzerOptions compaction(int64_t after_ns) {
+  AnalyzerOptions options;
+  options.compaction.closing_after_ns = after_ns;
+  options.compaction.embryonic_after_ns = after_ns;
+  options.compaction.active_after_ns = after_ns;
+  return options;
+}
+
+TEST(Compaction, SameReportWhenEveryIdleConnectionIsCompactedOnEveryCapture) {
+  uint64_t compacted = 0, restored = 0;
+  for (const fs::path& path : inputs()) {
+    if (!fs::exists(path)) continue;
+    RunStats never_stats, always_stats;
+    const std::string never = json_report(path, 1, compaction(-1), &never_stats);
+    EXPECT_EQ(never_stats.track.compacted, 0u) << path;
+    EXPECT_EQ(never, json_report(path, 1, compaction(0), &always_stats)) << path;
+    EXPECT_EQ(never, json_report(path, 2, compaction(0))) << path;
+    compacted += always_stats.track.compacted;
+    restored += always_stats.track.restored;
+  }
+  // Most shared captures are short (a tick comes every 8192 segments or second of capture).
+  EXPECT_GT(compacted, 300u);
+  EXPECT_GT(restored, 30u) << compacted;
+}
+
+// Connections compacted while open, closed, half-open or refused, then brought back by data, a
+// late RST on a closed connection, a reused port or the idle timeout; IPv4 and IPv6.
+TEST(Compaction, SameReportWhenCompactConnectionsComeBackExpireAndAreReused) {
+  Scenario scenario;
+  std::vector<Scenario::Connection*> later;
+  for (int i = 0; i < 3000; ++i) {
+    const bool v6 = i % 2 == 1;
+    auto& c = scenario.connect(v6 ? "2001:db8::10" : "192.0.2.10", static_cast<uint16_t>(20000 + i % 1000),
+                               v6 ? "2001:db8:1::20" : "198.51.100.20", static_cast<uint16_t>(443 + i % 3));
+    c.client.syn();
+    if (i % 13 == 0) continue;  // half-open
+    if (i % 11 == 0) {
+      c.server.rst_ack();  // refused, and the 4-tuple comes back later
+      continue;
+    }
+    c.server.synack();
+    c.client.ack();
+    c.client.data(100);
+    if (i % 5 == 0) {
+      later.push_back(&c);  // idle while open
+    } else if (i % 7 == 0) {
+      c.server.rst_ack();
+    } else {
+      c.server.data(200);
+      c.client.fin();
+      c.server.fin();
+      c.client.ack();
+      if (i % 3 == 0) later.push_back(&c);  // closed, then a late RST
+    }
+  }
+  for (Scenario::Connection* c : later) {
+    c->client.data(10);
+    c->server.rst_ack();
+  }
+  const GeneratedCapture capture(scenario);
+  for (const int64_t idle_timeout_ns : {int64_t{2'000'000'000}, int64_t{900'000'000'000}}) {
+    AnalyzerOptions never = compaction(-1), always = compaction(0);
+    never.idle_timeout_ns = always.idle_timeout_ns = idle_timeout_ns;
+    never.horizon_ns = always.horizon_ns = 100'000'000;
+    RunStats stats;
+    const std::string one = json_report(capture.path(), 1, never);
+    EXPECT_GT(one.size(), 10000u);
+    EXPECT_EQ(one, json_report(capture.path(), 1, always, &stats));
+    EXPECT_GT(stats.track.compacted, 1000u);
+    EXPECT_GT(stats.track.restored, 500u);
+    EXPECT_EQ(one, json_report(capture.path(), 3, always));
+    AnalyzerOptions usual;  // the default compaction
+    usual.idle_timeout_ns = idle_timeout_ns;
+    usual.horizon_ns = never.horizon_ns;
+    EXPECT_EQ(one, json_report(capture.path(), 1, usual));
+  }
 }
 
 }  // namespace

@@ -52,6 +52,8 @@ struct TrackStats {
   uint64_t resets_without_connection = 0;
   uint64_t retransmissions = 0;
   uint64_t out_of_order = 0;
+  uint64_t compacted = 0;        // times an idle connection was put in its compact form
+  uint64_t restored = 0;         // times a packet restored a compact connection whole
 };
 
 struct DiagnoseStats {

@@ -12,9 +12,13 @@ TrackerOptions tracker_options(const AnalyzerOptions& options, unsigned shards) 
   // Closed connections linger at least as long as a RST waits, so its judgement sees them.
   // Idle times are kept in 32 bits of about a millisecond: timeouts stop at max_timeout_ns.
   const auto timeout = [](int64_t ns) { return std::clamp<int64_t>(ns, 0, TrackerOptions::max_timeout_ns); };
-  return TrackerOptions{timeout(options.idle_timeout_ns),
-                        timeout(std::max<int64_t>(120'000'000'000, options.horizon_ns)), options.horizon_ns,
-                        (options.max_connections + shards - 1) / shards};
+  TrackerOptions tracker;
+  tracker.idle_timeout_ns = timeout(options.idle_timeout_ns);
+  tracker.closing_timeout_ns = timeout(std::max<int64_t>(120'000'000'000, options.horizon_ns));
+  tracker.horizon_ns = options.horizon_ns;
+  tracker.max_connections = (options.max_connections + shards - 1) / shards;
+  tracker.compaction = options.compaction;
+  return tracker;
 }
 
 struct Analyzer::Impl {

@@ -6,6 +6,7 @@
 #include "core/finding.hpp"
 #include "core/stats.hpp"
 #include "core/types.hpp"
+#include "track/tracker.hpp"
 
 namespace rstscope {
 
@@ -24,6 +25,7 @@ struct AnalyzerOptions {
   int64_t idle_timeout_ns = 900'000'000'000;  // evict connections silent this long
   int64_t horizon_ns = 3'000'000'000;         // how long a RST waits for what comes after it
   uint64_t max_connections = 1u << 20;        // memory cap: oldest idle evicted beyond this
+  CompactionOptions compaction;
   PatternThresholds thresholds;
 };
 

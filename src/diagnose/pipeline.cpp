@@ -494,6 +494,8 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
     stats.track.segments += shard.segments;
     stats.track.connections += shard.connections;
     stats.track.evicted_idle += shard.evicted_idle;
+    stats.track.compacted += shard.compacted;
+    stats.track.restored += shard.restored;
     stats.track.evicted_pressure += shard.evicted_pressure;
     stats.track.port_reuse += shard.port_reuse;
     stats.track.resets += shard.resets;

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
+
+#include "track/compact.hpp"
 
 namespace rstscope {
 namespace {
@@ -21,7 +24,7 @@ void advise_huge_pages(const void* data, size_t bytes) {
 }  // namespace
 
 ConnectionTable::ConnectionTable(uint64_t max_connections)
-    : max_connections_(std::clamp<uint64_t>(max_connections, 16, uint64_t{1} << 30)) {  // tags hold 32 bits of home
+    : max_connections_(std::clamp<uint64_t>(max_connections, 16, (uint64_t{1} << 30) - 1)) {  // indices stay below compact_bit
   // Start small and double: memory follows the live connections, up to the cap.
   slots_.assign(1024, Slot{0, empty});
   mask_ = slots_.size() - 1;
@@ -36,13 +39,151 @@ ConnectionTable::ConnectionTable(uint64_t max_connections)
   rare_pool_.emplace_back();
 }
 
-Connection* ConnectionTable::find(const ConnectionKey& key, uint64_t hash) {
+ConnectionTable::Handle ConnectionTable::find_handle(const ConnectionKey& key, uint64_t hash) {
   const uint32_t tag = static_cast<uint32_t>(hash);
   for (uint64_t position = hash & mask_;; position = (position + 1) & mask_) {
     const Slot& slot = slots_[position];
-    if (slot.index == empty) return nullptr;
-    if (slot.tag == tag && at(slot.index).has_key(key)) return &at(slot.index);
+    if (slot.index == empty) return 0;
+    if (slot.tag == tag && (is_compact(slot.index) ? compact_has_key(slot.index, key) : at(slot.index).has_key(key))) {
+      return slot.index;
+    }
   }
+}
+
+ConnectionKey ConnectionTable::compact_key(uint32_t index) {
+  const CompactHead& compact = head(index);
+  const std::byte* addresses = compact_entry(index) + sizeof(CompactHead);
+  ConnectionKey key;
+  key.tail = compact.key_tail;
+  if (key.family() == 6) {
+    std::memcpy(key.low_bytes.data(), addresses, 16);
+    std::memcpy(key.high_bytes.data(), addresses + 16, 16);
+  } else {
+    std::memcpy(key.low_bytes.data(), addresses, 4);
+    std::memcpy(key.high_bytes.data(), addresses + 4, 4);
+  }
+  return key;
+}
+
+bool ConnectionTable::compact_has_key(uint32_t index, const ConnectionKey& key) {
+  return head(index).key_tail == key.tail && compact_key(index) == key;
+}
+
+void ConnectionTable::replace(uint32_t index, uint32_t replacement, uint64_t hash) {
+  const Links moved = links(replacement);  // already holds the connection's list fields
+  if (moved.older != 0) links(moved.older).newer = replacement;
+  if (moved.newer != 0) links(moved.newer).older = replacement;
+  if (moved.list != 0) {
+    if (newest_[moved.list] == index) newest_[moved.list] = replacement;
+    if (oldest_[moved.list] == index) oldest_[moved.list] = replacement;
+    if (frontier_[moved.list] == index) frontier_[moved.list] = replacement;
+  }
+  uint64_t position = hash & mask_;
+  while (slots_[position].index != index) position = (position + 1) & mask_;
+  slots_[position].index = replacement;
+}
+
+uint32_t ConnectionTable::allocate_compact(size_t size_class) {
+  CompactClass& entries = classes_[size_class];
+  uint32_t place;
+  if (!entries.free.empty()) {
+    place = entries.free.back();
+    entries.free.pop_back();
+  } else {
+    place = entries.used++;
+    if (place / class_chunk == entries.chunks.size()) {
+      // Not zeroed: pages are only used as entries are written.
+      entries.chunks.emplace_back(new std::byte[size_t{class_chunk} * (size_class + 1) * compact_unit]);
+    }
+  }
+  return compact_bit | static_cast<uint32_t>(size_class) << class_shift | place;
+}
+
+uint32_t ConnectionTable::compact(uint32_t index, uint8_t flags) {
+  Connection& connection = at(index);
+  uint8_t body[compact::max_size];
+  const size_t body_size = compact::encode(connection, body);
+  const bool v6 = connection.is_v6();
+  const size_t address_bytes = v6 ? 32 : 8;
+  const size_t bytes = sizeof(CompactHead) + address_bytes + body_size;
+  const size_t size_class = (bytes + compact_unit - 1) / compact_unit - 1;
+  // Kept full when that is no larger, or its class is full.
+  if (bytes >= (v6 ? sizeof(ConnectionRecord) : sizeof(Entry4)) || size_class >= compact_classes) return index;
+  if (classes_[size_class].free.empty() && classes_[size_class].used > place_mask) return index;
+  const uint64_t hash = connection.key().hash();
+  const uint32_t compact_index = allocate_compact(size_class);
+  std::byte* entry = compact_entry(compact_index);
+  new (entry) CompactHead{connection.key_tail,
+                          connection.older,
+                          connection.newer,
+                          connection.touched,
+                          static_cast<uint16_t>(body_size),
+                          connection.list,
+                          static_cast<uint8_t>((flags & ~has_rare) | (connection.rare != 0 ? has_rare : 0))};
+  if (v6) {
+    const auto& record = static_cast<const ConnectionRecord&>(connection);
+    std::memcpy(entry + sizeof(CompactHead), record.low6.data(), 16);
+    std::memcpy(entry + sizeof(CompactHead) + 16, record.high6.data(), 16);
+  } else {
+    std::memcpy(entry + sizeof(CompactHead), &connection.v4_addresses, 8);
+  }
+  std::memcpy(entry + sizeof(CompactHead) + address_bytes, body, body_size);
+  replace(index, compact_index, hash);
+  free_full(index);
+  ++compact_count_;
+  ++compactions_;
+  return compact_index;
+}
+
+Connection* ConnectionTable::restore(uint32_t index, uint64_t hash) {
+  const CompactHead& compact = head(index);
+  const uint32_t full_index = allocate(compact.key_tail >> 32 == 6);
+  Connection& connection = at(full_index);  // a default entry
+  unpack(index, connection);
+  replace(index, full_index, hash);
+  classes_[(index & ~compact_bit) >> class_shift].free.push_back(index & place_mask);
+  --compact_count_;
+  ++restorations_;
+  // Behind its list's frontier, in its place: compact_idle() tries it again.
+  if (connection.list != 0) retry_[connection.list].push_back({full_index, connection.touched, connection.id()});
+  return &connection;
+}
+
+uint64_t ConnectionTable::id(Handle handle) {
+  if (!is_compact(handle)) return at(handle).id();
+  return compact::decode_id(body(handle));
+}
+
+uint8_t ConnectionTable::compact_flags(Handle handle) {
+  return is_compact(handle) ? static_cast<uint8_t>(head(handle).flags & ~has_rare) : 0;
+}
+
+uint32_t ConnectionTable::touched(Handle handle) {
+  return is_compact(handle) ? head(handle).touched : at(handle).touched;
+}
+
+void ConnectionTable::copy(Handle handle, ConnectionRecord& record) {
+  if (!is_compact(handle)) {
+    record = ConnectionRecord(at(handle));
+    return;
+  }
+  record = ConnectionRecord{};
+  unpack(handle, record);
+}
+
+const uint8_t* ConnectionTable::body(uint32_t index) {
+  const size_t address_bytes = head(index).key_tail >> 32 == 6 ? 32 : 8;
+  return reinterpret_cast<const uint8_t*>(compact_entry(index) + sizeof(CompactHead) + address_bytes);
+}
+
+void ConnectionTable::unpack(uint32_t index, Connection& connection) {
+  const CompactHead& compact = head(index);
+  connection.set_key(compact_key(index));
+  compact::decode(body(index), compact.body_size, connection);
+  connection.older = compact.older;
+  connection.newer = compact.newer;
+  connection.touched = compact.touched;
+  connection.list = compact.list;
 }
 
 uint32_t ConnectionTable::allocate(bool v6) {
@@ -92,10 +233,21 @@ Connection* ConnectionTable::insert(const ConnectionKey& key, uint64_t hash) {
   return &at(index);
 }
 
-void ConnectionTable::erase(Connection* connection) {
-  const uint32_t index = index_of(*connection);
+void ConnectionTable::erase(Handle index) {
+  uint64_t hash;
+  uint32_t rare = 0;
+  if (is_compact(index)) {
+    hash = compact_key(index).hash();
+    if ((head(index).flags & has_rare) != 0) {
+      ConnectionRecord record;
+      copy(index, record);
+      rare = record.rare;
+    }
+  } else {
+    hash = at(index).key().hash();
+    rare = at(index).rare;
+  }
   unlink(index);
-  const uint64_t hash = connection->key().hash();
   uint64_t position = hash & mask_;
   while (slots_[position].index != index) position = (position + 1) & mask_;
   // Backward-shift deletion keeps every probe chain unbroken without tombstones.
@@ -109,7 +261,17 @@ void ConnectionTable::erase(Connection* connection) {
     }
   }
   slots_[hole] = Slot{0, empty};
-  if (connection->rare != 0) rare_free_.push_back(connection->rare);
+  if (rare != 0) rare_free_.push_back(rare);
+  if (is_compact(index)) {
+    classes_[(index & ~compact_bit) >> class_shift].free.push_back(index & place_mask);
+    --compact_count_;
+  } else {
+    free_full(index);
+  }
+  --size_;
+}
+
+void ConnectionTable::free_full(uint32_t index) {
   if ((index & v6_bit) != 0) {
     pool6_[index & ~v6_bit] = ConnectionRecord{};
     free6_.push_back(index);
@@ -117,7 +279,6 @@ void ConnectionTable::erase(Connection* connection) {
     pool4_[index] = Entry4{};
     free4_.push_back(index);
   }
-  --size_;
 }
 
 ConnectionRare& ConnectionTable::rare(Connection& connection) {
@@ -132,13 +293,14 @@ ConnectionRare& ConnectionTable::rare(Connection& connection) {
 }
 
 void ConnectionTable::unlink(uint32_t index) {
-  Connection& connection = at(index);
+  const Links connection = links(index);
   if (connection.list == 0) return;
   const uint8_t list = connection.list;
-  if (connection.older != 0) at(connection.older).newer = connection.newer;
-  if (connection.newer != 0) at(connection.newer).older = connection.older;
+  if (connection.older != 0) links(connection.older).newer = connection.newer;
+  if (connection.newer != 0) links(connection.newer).older = connection.older;
   if (newest_[list] == index) newest_[list] = connection.older;
   if (oldest_[list] == index) oldest_[list] = connection.newer;
+  if (frontier_[list] == index) frontier_[list] = connection.older;
   connection.older = connection.newer = 0;
   connection.list = 0;
 }
@@ -150,7 +312,7 @@ void ConnectionTable::touch(Connection* connection, List list) {
   connection->list = list;
   connection->older = newest_[list];
   connection->newer = 0;
-  if (newest_[list] != 0) at(newest_[list]).newer = index;
+  if (newest_[list] != 0) links(newest_[list]).newer = index;
   newest_[list] = index;
   if (oldest_[list] == 0) oldest_[list] = index;
 }
@@ -165,11 +327,11 @@ void ConnectionTable::clear() {
   rare_free_.clear();
   std::fill(std::begin(newest_), std::end(newest_), 0u);
   std::fill(std::begin(oldest_), std::end(oldest_), 0u);
+  std::fill(std::begin(frontier_), std::end(frontier_), 0u);
+  for (auto& retry : retry_) retry.clear();
+  for (CompactClass& entries : classes_) entries = CompactClass{};
+  compact_count_ = 0;
   size_ = 0;
-}
-
-Connection* ConnectionTable::oldest(List list) {
-  return oldest_[list] == 0 ? nullptr : &at(oldest_[list]);
 }
 
 }  // namespace rstscope

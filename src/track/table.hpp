@@ -1,7 +1,12 @@
 #pragma once
 // An open-addressing table of connections with preallocated storage and idle lists.
 #include <cstdint>
+#include <array>
+#include <cstddef>
 #include <deque>
+#include <memory>
+#include <new>
+#include <utility>
 #include <vector>
 
 #include "track/connection.hpp"
@@ -13,17 +18,36 @@ class ConnectionTable {
   // Lists a connection can sit on: synchronized and active, closed and lingering a short while,
   // or embryonic (a handshake that never completed: what a SYN flood leaves behind).
   enum List : uint8_t { active = 1, closing = 2, embryonic = 3 };
+  // A connection's place in the table, full or compact. It changes when the connection is
+  // compacted or restored, and is gone when it is erased.
+  using Handle = uint32_t;
 
   explicit ConnectionTable(uint64_t max_connections);
 
-  Connection* find(const ConnectionKey& key, uint64_t hash);
+  // The connection with this key, restored whole if it was compact. Inline: it runs for every
+  // segment, and restoring (rare) stays out of line.
+  Connection* find(const ConnectionKey& key, uint64_t hash) {
+    const uint32_t tag = static_cast<uint32_t>(hash);
+    for (uint64_t position = hash & mask_;; position = (position + 1) & mask_) {
+      const Slot& slot = slots_[position];
+      if (slot.index == empty) return nullptr;
+      if (slot.tag != tag) continue;
+      if (is_compact(slot.index)) [[unlikely]] {
+        if (compact_has_key(slot.index, key)) return restore(slot.index, hash);
+      } else if (at(slot.index).has_key(key)) {
+        return &at(slot.index);
+      }
+    }
+  }
+  // The connection with this key as it is (0 for none).
+  Handle find_handle(const ConnectionKey& key, uint64_t hash);
   // Hints for a lookup soon: first the slot's cache line, later (once it is cached) the entry.
   // Always inlined: on its own GCC finds such a function free of side effects (a prefetch has
   // none) and deletes the calls.
   [[gnu::always_inline]] void prefetch_slot(uint64_t hash) const { __builtin_prefetch(&slots_[hash & mask_]); }
   [[gnu::always_inline]] void prefetch_entry(uint64_t hash) const {
     const Slot& slot = slots_[hash & mask_];
-    if (slot.index == empty) return;
+    if (slot.index == empty || (slot.index & compact_bit) != 0) return;
     if ((slot.index & v6_bit) == 0) {
       // Four aligned lines.
       const auto* entry = reinterpret_cast<const char*>(&pool4_[slot.index]);
@@ -37,28 +61,62 @@ class ConnectionTable {
   }
   // Inserts a fresh connection; the caller checks size() < capacity() first.
   Connection* insert(const ConnectionKey& key, uint64_t hash);
-  void erase(Connection* connection);
+  void erase(Connection* connection) { erase(handle(*connection)); }
+  void erase(Handle handle);
   // Marks a connection as just used and files it on `list`.
   void touch(Connection* connection, List list);
-  // The least recently used connection on `list`, or nullptr.
-  Connection* oldest(List list);
-  // Calls `visit` on the connections of `list`, oldest first, while it returns true.
+
+  Handle handle(const Connection& connection) const { return index_of(connection); }
+  bool is_compact(Handle handle) const { return (handle & compact_bit) != 0; }
+  // The full connection behind a handle that is not compact.
+  Connection& full(Handle handle) { return at(handle); }
+  // The connection's id (Connection::id), full or compact.
+  uint64_t id(Handle handle);
+  // The flags given to compact() (0 for a full connection).
+  uint8_t compact_flags(Handle handle);
+  // A copy of the connection, full or compact, as it would be if restored.
+  void copy(Handle handle, ConnectionRecord& record);
+  // The least recently used connection on `list`, or 0.
+  Handle oldest(List list) const { return oldest_[list]; }
+  // The clock of a connection's last touch (Connection::touched).
+  uint32_t touched(Handle handle);
+  // Calls `visit(handle)` on the connections of `list`, oldest first, while it returns true.
   template <typename Visit>
   void visit_oldest_first(List list, Visit&& visit) {
-    for (uint32_t index = oldest_[list]; index != 0 && visit(at(index)); index = at(index).newer) {
+    for (Handle handle = oldest_[list]; handle != 0;) {
+      const Handle newer = links(handle).newer;
+      if (!visit(handle)) return;
+      handle = newer;
     }
   }
-  // Calls `visit` on every connection, in storage order (a sequential walk, not a chase of
-  // links): the IPv4 ones, then the IPv6 ones.
+  // Calls `visit(handle)` on every connection, in storage order (a sequential walk of the full
+  // pools, not a chase of links), then on the compact ones in list order.
   template <typename Visit>
   void visit_all(Visit&& visit) {
     for (size_t index = 1; index < pool4_.size(); ++index) {
-      if (pool4_[index].list != 0) visit(static_cast<Connection&>(pool4_[index]));
+      if (pool4_[index].list != 0) visit(static_cast<Handle>(index));
     }
     for (size_t index = 1; index < pool6_.size(); ++index) {
-      if (pool6_[index].list != 0) visit(static_cast<Connection&>(pool6_[index]));
+      if (pool6_[index].list != 0) visit(static_cast<Handle>(index) | v6_bit);
+    }
+    for (uint8_t list = 1; list < lists; ++list) {
+      visit_oldest_first(static_cast<List>(list), [&](Handle handle) {
+        if (is_compact(handle)) visit(handle);
+        return true;
+      });
     }
   }
+  // Compacts the connections of `list` touched more than `idle_units` before `now` (in
+  // Connection::touched units, modulo 2^32), oldest first, each as `decide(connection)` says: a
+  // negative value keeps it full for now, otherwise the value is the flags the compact form
+  // keeps (compact_flags). Those kept full, and those find() restored since, are tried again at
+  // the next call.
+  template <typename Decide>
+  void compact_idle(List list, uint32_t now, uint32_t idle_units, Decide&& decide);
+  uint64_t compact_count() const { return compact_count_; }
+  // Since the start: connections compacted, and restored.
+  uint64_t compactions() const { return compactions_; }
+  uint64_t restorations() const { return restorations_; }
   // A connection's rare part: made on first use, freed with the connection.
   ConnectionRare& rare(Connection& connection);
   ConnectionRare* find_rare(const Connection& connection) {
@@ -71,6 +129,7 @@ class ConnectionTable {
   uint64_t capacity() const { return max_connections_; }
 
  private:
+  static constexpr uint8_t lists = 4;
   // IPv4 entries: a Connection alone, aligned so that each spans exactly four cache lines.
   struct alignas(64) Entry4 : Connection {};
   static_assert(sizeof(Entry4) == sizeof(Connection) && sizeof(Connection) % 64 == 0);
@@ -78,10 +137,41 @@ class ConnectionTable {
   // An index with this bit is into pool6_, without it into pool4_ (index 0 of each is unused,
   // so 0 means none in the idle lists' links).
   static constexpr uint32_t v6_bit = 0x80000000u;
+  // An index with this bit is a compact entry: its size class in the next 6 bits, its place in
+  // the class below them.
+  static constexpr uint32_t compact_bit = 0x40000000u;
+  static constexpr int class_shift = 24;
+  static constexpr uint32_t place_mask = (1u << class_shift) - 1;
   struct Slot {
     uint32_t tag;    // the hash's low 32 bits: its home slot, and a filter before key compares
-    uint32_t index;  // into pool4_ or (with v6_bit) pool6_, or `empty`
+    uint32_t index;  // into pool4_, pool6_ (with v6_bit) or a compact class (with compact_bit), or `empty`
   };
+  // The idle-list fields of a connection, full or compact.
+  struct Links {
+    uint32_t& older;
+    uint32_t& newer;
+    uint8_t& list;
+  };
+  // A compact entry: this head, the addresses (8 bytes for IPv4, 32 for IPv6), then the
+  // connection's other fields in compact::encode's form. Entries come in size classes of 8 bytes.
+  struct CompactHead {
+    uint64_t key_tail;
+    uint32_t older, newer;
+    uint32_t touched;
+    uint16_t body_size;
+    uint8_t list;
+    uint8_t flags;  // compact_flags() in the low bits, has_rare on top
+  };
+  static constexpr uint8_t has_rare = 0x80;
+  static constexpr size_t compact_unit = 8;
+  static constexpr size_t compact_classes = 64;  // entries of up to 512 bytes
+  static constexpr uint32_t class_chunk = 4096;  // entries per allocation
+  struct CompactClass {
+    std::vector<std::unique_ptr<std::byte[]>> chunks;
+    uint32_t used = 0;  // places handed out, freed ones included
+    std::vector<uint32_t> free;
+  };
+
   Connection& at(uint32_t index) {
     return (index & v6_bit) == 0 ? static_cast<Connection&>(pool4_[index])
                                  : static_cast<Connection&>(pool6_[index & ~v6_bit]);
@@ -90,23 +180,94 @@ class ConnectionTable {
     if (!connection.is_v6()) return static_cast<uint32_t>(static_cast<const Entry4*>(&connection) - pool4_.data());
     return static_cast<uint32_t>(static_cast<const ConnectionRecord*>(&connection) - pool6_.data()) | v6_bit;
   }
+  std::byte* compact_entry(uint32_t index) {
+    const uint32_t size_class = (index & ~compact_bit) >> class_shift, place = index & place_mask;
+    return classes_[size_class].chunks[place / class_chunk].get() +
+           size_t{place % class_chunk} * (size_class + 1) * compact_unit;
+  }
+  CompactHead& head(uint32_t index) { return *std::launder(reinterpret_cast<CompactHead*>(compact_entry(index))); }
+  Links links(uint32_t index) {
+    if (is_compact(index)) {
+      CompactHead& compact = head(index);
+      return {compact.older, compact.newer, compact.list};
+    }
+    Connection& connection = at(index);
+    return {connection.older, connection.newer, connection.list};
+  }
+  [[gnu::cold]] bool compact_has_key(uint32_t index, const ConnectionKey& key);
+  ConnectionKey compact_key(uint32_t index);
+  // Where a compact entry's encoded fields begin.
+  const uint8_t* body(uint32_t index);
+  // Writes the compact connection at `index` whole into `connection` (a default one; for IPv6 a
+  // record).
+  void unpack(uint32_t index, Connection& connection);
+  // Gives the connection at `index` the new index `replacement` in its list and its slot.
+  void replace(uint32_t index, uint32_t replacement, uint64_t hash);
+  // Compacts the full connection at `index`, returning its new index, or `index` if it stays full.
+  uint32_t compact(uint32_t index, uint8_t flags);
+  // Restores the compact connection at `index` to a full entry in its place and returns it.
+  [[gnu::cold]] Connection* restore(uint32_t index, uint64_t hash);
   void unlink(uint32_t index);
   void grow();
   uint32_t allocate(bool v6);
+  void free_full(uint32_t index);  // frees a full entry's storage
+  uint32_t allocate_compact(size_t size_class);
 
   uint64_t max_connections_;
   uint64_t size_ = 0;
+  uint64_t compact_count_ = 0;
+  uint64_t compactions_ = 0, restorations_ = 0;
   std::vector<Slot> slots_;
   uint64_t mask_ = 0;
   // Reserved whole at the start, so entries never move; index 0 of each is a sentinel.
   std::vector<Entry4> pool4_;
   std::vector<ConnectionRecord> pool6_;
   std::vector<uint32_t> free4_, free6_;
+  std::array<CompactClass, compact_classes> classes_;
   std::deque<ConnectionRare> rare_pool_;  // index 0 is a sentinel; a deque keeps references valid
   std::vector<uint32_t> rare_free_;
   // Heads (newest) and tails (oldest) of the idle lists, by list number.
-  uint32_t newest_[4] = {0, 0, 0, 0};
-  uint32_t oldest_[4] = {0, 0, 0, 0};
+  uint32_t newest_[lists] = {0, 0, 0, 0};
+  uint32_t oldest_[lists] = {0, 0, 0, 0};
+  // Per list, the newest connection compact_idle() has passed (0 for none): the older ones are
+  // compact, or waiting in retry_.
+  uint32_t frontier_[lists] = {0, 0, 0, 0};
+  // Connections compact_idle() was told to keep full for now, with their ids and clocks (an
+  // index may be reused by another connection, or the connection touched, before the retry).
+  struct Retry {
+    uint32_t index;
+    uint32_t touched;
+    uint64_t id;
+  };
+  std::vector<Retry> retry_[lists];
 };
+
+template <typename Decide>
+void ConnectionTable::compact_idle(List list, uint32_t now, uint32_t idle_units, Decide&& decide) {
+  auto compact_if = [&](uint32_t index, Connection& connection) {
+    const int flags = decide(connection);
+    if (flags >= 0) return compact(index, static_cast<uint8_t>(flags));
+    retry_[list].push_back({index, connection.touched, connection.id()});
+    return index;
+  };
+  // First those kept full last time, each still in its place if it is the same connection and
+  // was not touched since (a touch moves it to the front of a list).
+  std::vector<Retry> retry;
+  retry.swap(retry_[list]);
+  for (const Retry& entry : retry) {
+    if (is_compact(entry.index)) continue;
+    if ((entry.index & v6_bit) == 0 ? entry.index >= pool4_.size() : (entry.index & ~v6_bit) >= pool6_.size()) continue;
+    Connection& connection = at(entry.index);
+    if (connection.list != list || connection.id() != entry.id || connection.touched != entry.touched) continue;
+    compact_if(entry.index, connection);
+  }
+  // Then onwards from the frontier: every connection newer than it is full.
+  for (uint32_t index = frontier_[list] == 0 ? oldest_[list] : links(frontier_[list]).newer; index != 0;) {
+    if (is_compact(index) || now - at(index).touched <= idle_units) break;
+    const uint32_t newer = at(index).newer;
+    frontier_[list] = compact_if(index, at(index));
+    index = newer;
+  }
+}
 
 }  // namespace rstscope

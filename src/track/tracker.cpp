@@ -150,15 +150,47 @@ void Tracker::add(const Segment& segment, const ConnectionKey& key, uint64_t has
 void Tracker::tick(int64_t clock_ns) {
   expire(clock_ns);
   release(clock_ns, false);
+  compact_idle(clock_ns);
+}
+
+void Tracker::compact_idle(int64_t clock_ns) {
+  const uint32_t now = Connection::touch_units(clock_ns);
+  auto compact_list = [&](ConnectionTable::List list, int64_t after_ns) {
+    if (after_ns < 0) return;
+    after_ns = std::min(after_ns, TrackerOptions::max_timeout_ns);
+    // The lists are in the order of their last touch, which a busy connection's packets renew
+    // only once a second: its last packet tells whether it is silent.
+    auto decide = [&](const Connection& connection) {
+      if (clock_ns - connection.last_ts() <= after_ns) return -1;
+      return (sink_.wants(connection) ? int{wanted_flag} : 0) | (waiting(connection) ? int{waiting_flag} : 0);
+    };
+    table_.compact_idle(list, now, static_cast<uint32_t>(after_ns >> Connection::touch_unit_shift), decide);
+  };
+  compact_list(ConnectionTable::closing, options_.compaction.closing_after_ns);
+  compact_list(ConnectionTable::embryonic, options_.compaction.embryonic_after_ns);
+  compact_list(ConnectionTable::active, options_.compaction.active_after_ns);
 }
 
 void Tracker::finish(int64_t clock_ns) {
-  table_.visit_all([&](Connection& connection) {
-    if (!waiting(connection) && sink_.wants(connection)) ending_.emplace_back(connection.id(), &connection);
+  table_.visit_all([&](ConnectionTable::Handle handle) {
+    if (table_.is_compact(handle)) {
+      if (table_.compact_flags(handle) == wanted_flag) ending_.emplace_back(table_.id(handle), handle);
+      return;
+    }
+    const Connection& connection = table_.full(handle);
+    if (!waiting(connection) && sink_.wants(connection)) ending_.emplace_back(connection.id(), handle);
   });
   // Ids are first frames: this is the capture's order, whichever shard holds which connection.
   std::sort(ending_.begin(), ending_.end());
-  for (const auto& [id, connection] : ending_) sink_.ended(*connection);
+  ConnectionRecord record;
+  for (const auto& [id, handle] : ending_) {
+    if (table_.is_compact(handle)) {
+      table_.copy(handle, record);
+      sink_.ended(record);
+    } else {
+      sink_.ended(table_.full(handle));
+    }
+  }
   ending_.clear();
   // The others stay in the table until their last RST is judged (release), so they are copied
   // one at a time rather than all at once here.
@@ -474,19 +506,33 @@ void Tracker::observe_after(Connection& connection, const Segment& segment, bool
 }
 
 void Tracker::end(Connection* connection) {
-  if (waiting(*connection)) {
-    // Reported after its last RST is judged, so the summary carries every cause.
-    ResetContext& last = pending_[newest_pending(*connection) - 1 - pending_base_];
-    last.ended_connection = std::make_unique<ConnectionRecord>(*connection);
-  } else if (sink_.wants(*connection)) {
-    sink_.ended(*connection);
-  }
+  end_copy(*connection);
   table_.erase(connection);
+}
+
+void Tracker::end_copy(const Connection& connection) {
+  if (waiting(connection)) {
+    // Reported after its last RST is judged, so the summary carries every cause.
+    ResetContext& last = pending_[newest_pending(connection) - 1 - pending_base_];
+    last.ended_connection = std::make_unique<ConnectionRecord>(connection);
+  } else if (sink_.wants(connection)) {
+    sink_.ended(connection);
+  }
+}
+
+void Tracker::end(ConnectionTable::Handle handle) {
+  if (!table_.is_compact(handle)) return end(&table_.full(handle));
+  if (table_.compact_flags(handle) != 0) {
+    ConnectionRecord record;
+    table_.copy(handle, record);
+    end_copy(record);
+  }
+  table_.erase(handle);
 }
 
 void Tracker::end_in_order() {
   std::sort(ending_.begin(), ending_.end());
-  for (const auto& [id, connection] : ending_) end(connection);
+  for (const auto& [id, handle] : ending_) end(handle);
   ending_.clear();
 }
 
@@ -495,9 +541,9 @@ void Tracker::expire(int64_t clock_ns) {
   const uint32_t now = Connection::touch_units(clock_ns);
   auto idle_before = [&](ConnectionTable::List list, int64_t timeout_ns) {
     const auto timeout_units = static_cast<uint32_t>(timeout_ns >> Connection::touch_unit_shift);
-    table_.visit_oldest_first(list, [&](Connection& connection) {
-      if (now - connection.touched <= timeout_units) return false;
-      ending_.emplace_back(connection.id(), &connection);
+    table_.visit_oldest_first(list, [&](ConnectionTable::Handle handle) {
+      if (now - table_.touched(handle) <= timeout_units) return false;
+      ending_.emplace_back(table_.id(handle), handle);
       return true;
     });
   };
@@ -511,10 +557,10 @@ void Tracker::expire(int64_t clock_ns) {
 void Tracker::make_room() {
   // Under the memory cap: half-open handshakes first, then closed connections, then idle ones.
   // Half-open handshakes go first: under a SYN flood they are the flood, not the real traffic.
-  Connection* victim = table_.oldest(ConnectionTable::embryonic);
-  if (victim == nullptr) victim = table_.oldest(ConnectionTable::closing);
-  if (victim == nullptr) victim = table_.oldest(ConnectionTable::active);
-  if (victim == nullptr) return;
+  ConnectionTable::Handle victim = table_.oldest(ConnectionTable::embryonic);
+  if (victim == 0) victim = table_.oldest(ConnectionTable::closing);
+  if (victim == 0) victim = table_.oldest(ConnectionTable::active);
+  if (victim == 0) return;
   ++stats_.evicted_pressure;
   end(victim);
 }
@@ -524,8 +570,21 @@ void Tracker::release(int64_t clock_ns, bool all) {
   while (!pending_.empty() && (all || deadline(pending_.front()) < clock_ns)) {
     ResetContext& context = pending_.front();
     const ConnectionKey key = context.connection.key();
-    Connection* connection = table_.find(key, key.hash());
-    if (connection != nullptr && connection->id() == context.connection.id() && connection->pending_resets > 0) {
+    const ConnectionTable::Handle handle = all ? table_.find_handle(key, key.hash()) : 0;
+    if (handle != 0 && table_.is_compact(handle)) {
+      // At the end a compact connection is read, not restored (which would take memory): what
+      // follows its RSTs is only their judgement and its summary, after its newest RST.
+      if ((table_.compact_flags(handle) & waiting_flag) != 0 && table_.id(handle) == context.connection.id()) {
+        auto record = std::make_unique<ConnectionRecord>();
+        table_.copy(handle, *record);
+        if (record->pending_resets > 0 && record->newest_pending == static_cast<uint32_t>(pending_base_ + 1)) {
+          record->pending_resets = 0;  // as the RSTs' releases would leave it
+          record->newest_pending = 0;
+          context.ended_connection = std::move(record);
+        }
+      }
+    } else if (Connection* connection = table_.find(key, key.hash());
+               connection != nullptr && connection->id() == context.connection.id() && connection->pending_resets > 0) {
       const bool newest = newest_pending(*connection) == pending_base_ + 1;
       --connection->pending_resets;
       if (newest) {

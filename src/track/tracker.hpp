@@ -13,6 +13,15 @@
 
 namespace rstscope {
 
+// When connections are kept in a compact form (about half the size), restored whole by their
+// next packet: those silent this long, closed ones, half-open handshakes and active ones.
+// Negative: never. Only memory and speed depend on these, never the output.
+struct CompactionOptions {
+  int64_t closing_after_ns = 250'000'000;
+  int64_t embryonic_after_ns = 2'000'000'000;
+  int64_t active_after_ns = 10'000'000'000;
+};
+
 struct TrackerOptions {
   int64_t idle_timeout_ns = 900'000'000'000;    // active connections silent this long are dropped
   int64_t closing_timeout_ns = 120'000'000'000;  // closed ones linger this long (TIME-WAIT and more)
@@ -23,6 +32,7 @@ struct TrackerOptions {
   // The number of the first RST. Connections keep RST numbers modulo 2^32; tests start near the
   // wrap to cross it.
   uint64_t first_reset_number = 0;
+  CompactionOptions compaction;
 };
 
 // What a tracker reports. A tracker owns a share of the connections (all of them with one
@@ -82,7 +92,14 @@ class Tracker {
   // Ends every connection and judges every RST still waiting. Call once, at the end.
   void finish(int64_t clock_ns);
   uint64_t live() const { return table_.size(); }
-  const TrackStats& stats() const { return stats_; }
+  // Of them, kept compact.
+  uint64_t compact() const { return table_.compact_count(); }
+  TrackStats stats() const {
+    TrackStats stats = stats_;
+    stats.compacted = table_.compactions();
+    stats.restored = table_.restorations();
+    return stats;
+  }
 
  private:
   Connection* lookup(const Segment& segment, const ConnectionKey& key, uint64_t hash, bool& from_originator,
@@ -96,9 +113,14 @@ class Tracker {
   // Reports that a connection ended, or, while RSTs of it still wait, hands it to the last of
   // them (reported after their judgement), and removes it.
   void end(Connection* connection);
+  void end(ConnectionTable::Handle handle);
+  // Reports the connection's end (or hands it to its last RST), leaving the table as it is.
+  void end_copy(const Connection& connection);
   // Ends the connections in `ending_`, in order of their id.
   void end_in_order();
   void expire(int64_t clock_ns);
+  // Compacts the connections idle for longer than the options say.
+  void compact_idle(int64_t clock_ns);
   // Judges the RSTs whose horizon ended before `clock_ns`, or, at the end, all of them, each
   // connection still in the table reported after its last RST.
   void release(int64_t clock_ns, bool all);
@@ -117,12 +139,16 @@ class Tracker {
   TrackerOptions options_;
   TrackerSink& sink_;
   ConnectionTable table_;
-  TrackStats stats_;
+  TrackStats stats_;  // but for the compaction counts, which are the table's
   // Open contexts in RST order; `pending_base_` is the sequence number of the front.
   std::deque<ResetContext> pending_;
   std::deque<uint64_t> pending_links_;  // per context: the previous one of its connection
   uint64_t pending_base_ = 0;
-  std::vector<std::pair<uint64_t, Connection*>> ending_;  // the connections a tick ends, by id
+  std::vector<std::pair<uint64_t, ConnectionTable::Handle>> ending_;  // the connections a tick ends, by id
+  // What a compact connection keeps of what the tracker and the sink thought of it when it was
+  // compacted (neither changes before it is restored): the sink wants to hear of it when it
+  // ends; a RST of it waits.
+  static constexpr uint8_t wanted_flag = 1, waiting_flag = 2;
   std::vector<ConnectionKey> batch_keys_;
   std::vector<uint64_t> batch_hashes_;
 };
