@@ -521,14 +521,14 @@ static_assert(max_size == longest_connection + 2 * longest_side + presence_bytes
 
 }  // namespace
 
-size_t encode(const Connection& connection, uint8_t* out) {
+[[gnu::flatten]] size_t encode(const Connection& connection, uint8_t* out) {
   Writer writer(out);
   writer.id(connection.first_frame);  // first, for decode_id
   visit(writer, connection);
   return writer.size();
 }
 
-void decode(const uint8_t* in, [[maybe_unused]] size_t size, Connection& connection) {
+[[gnu::flatten]] void decode(const uint8_t* in, [[maybe_unused]] size_t size, Connection& connection) {
   Reader reader(in);
   reader.id(connection.first_frame);
   visit(reader, connection);

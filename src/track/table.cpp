@@ -101,6 +101,8 @@ uint32_t ConnectionTable::allocate_compact(size_t size_class) {
 
 uint32_t ConnectionTable::compact(uint32_t index, uint8_t flags) {
   Connection& connection = at(index);
+  const uint64_t hash = connection.key().hash();
+  prefetch_slot(hash);  // for replace(), after the encoding
   uint8_t body[compact::max_size];
   const size_t body_size = compact::encode(connection, body);
   const bool v6 = connection.is_v6();
@@ -110,7 +112,6 @@ uint32_t ConnectionTable::compact(uint32_t index, uint8_t flags) {
   // Kept full when that is no larger, or its class is full.
   if (bytes >= (v6 ? sizeof(ConnectionRecord) : sizeof(Entry4)) || size_class >= compact_classes) return index;
   if (classes_[size_class].free.empty() && classes_[size_class].used > place_mask) return index;
-  const uint64_t hash = connection.key().hash();
   const uint32_t compact_index = allocate_compact(size_class);
   std::byte* entry = compact_entry(compact_index);
   new (entry) CompactHead{connection.key_tail,

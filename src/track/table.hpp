@@ -48,17 +48,9 @@ class ConnectionTable {
   [[gnu::always_inline]] void prefetch_entry(uint64_t hash) const {
     const Slot& slot = slots_[hash & mask_];
     if (slot.index == empty || (slot.index & compact_bit) != 0) return;
-    if ((slot.index & v6_bit) == 0) {
-      // Four aligned lines.
-      const auto* entry = reinterpret_cast<const char*>(&pool4_[slot.index]);
-      for (size_t line = 0; line < sizeof(Entry4); line += 64) __builtin_prefetch(entry + line);
-    } else {
-      // 288 bytes at any 8-byte offset: up to six lines.
-      const auto* entry = reinterpret_cast<const char*>(&pool6_[slot.index & ~v6_bit]);
-      for (size_t line = 0; line < sizeof(ConnectionRecord); line += 64) __builtin_prefetch(entry + line);
-      __builtin_prefetch(entry + sizeof(ConnectionRecord) - 1);
-    }
+    prefetch(slot.index);
   }
+
   // Inserts a fresh connection; the caller checks size() < capacity() first.
   Connection* insert(const ConnectionKey& key, uint64_t hash);
   void erase(Connection* connection) { erase(handle(*connection)); }
@@ -172,6 +164,19 @@ class ConnectionTable {
     std::vector<uint32_t> free;
   };
 
+  // Every line of the full entry at `index`.
+  [[gnu::always_inline]] void prefetch(uint32_t index) const {
+    if ((index & v6_bit) == 0) {
+      // Four aligned lines.
+      const auto* entry = reinterpret_cast<const char*>(&pool4_[index]);
+      for (size_t line = 0; line < sizeof(Entry4); line += 64) __builtin_prefetch(entry + line);
+    } else {
+      // 288 bytes at any 8-byte offset: up to six lines.
+      const auto* entry = reinterpret_cast<const char*>(&pool6_[index & ~v6_bit]);
+      for (size_t line = 0; line < sizeof(ConnectionRecord); line += 64) __builtin_prefetch(entry + line);
+      __builtin_prefetch(entry + sizeof(ConnectionRecord) - 1);
+    }
+  }
   Connection& at(uint32_t index) {
     return (index & v6_bit) == 0 ? static_cast<Connection&>(pool4_[index])
                                  : static_cast<Connection&>(pool6_[index & ~v6_bit]);
@@ -265,6 +270,9 @@ void ConnectionTable::compact_idle(List list, uint32_t now, uint32_t idle_units,
   for (uint32_t index = frontier_[list] == 0 ? oldest_[list] : links(frontier_[list]).newer; index != 0;) {
     if (is_compact(index) || now - at(index).touched <= idle_units) break;
     const uint32_t newer = at(index).newer;
+    // Idle connections are out of the cache: the next one's lines come in while this one is
+    // encoded.
+    if (newer != 0 && !is_compact(newer)) prefetch(newer);
     frontier_[list] = compact_if(index, at(index));
     index = newer;
   }

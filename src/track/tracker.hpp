@@ -19,7 +19,7 @@ namespace rstscope {
 struct CompactionOptions {
   int64_t closing_after_ns = 250'000'000;
   int64_t embryonic_after_ns = 2'000'000'000;
-  int64_t active_after_ns = 10'000'000'000;
+  int64_t active_after_ns = 5'000'000'000;
 };
 
 struct TrackerOptions {
