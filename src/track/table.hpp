@@ -106,6 +106,9 @@ class ConnectionTable {
   template <typename Decide>
   void compact_idle(List list, uint32_t now, uint32_t idle_units, Decide&& decide);
   uint64_t compact_count() const { return compact_count_; }
+  // Whether compacting can still keep memory down: not once the full entries ever in use reach
+  // the cap (as under a flood), since their memory stays and compact copies would add to it.
+  bool compaction_pays() const { return pool4_.size() - 1 + pool6_.size() - 1 < max_connections_; }
   // Since the start: connections compacted, and restored.
   uint64_t compactions() const { return compactions_; }
   uint64_t restorations() const { return restorations_; }

@@ -154,6 +154,7 @@ void Tracker::tick(int64_t clock_ns) {
 }
 
 void Tracker::compact_idle(int64_t clock_ns) {
+  if (!table_.compaction_pays()) return;
   const uint32_t now = Connection::touch_units(clock_ns);
   auto compact_list = [&](ConnectionTable::List list, int64_t after_ns) {
     if (after_ns < 0) return;

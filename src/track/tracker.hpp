@@ -15,10 +15,12 @@ namespace rstscope {
 
 // When connections are kept in a compact form (about half the size), restored whole by their
 // next packet: those silent this long, closed ones, half-open handshakes and active ones.
-// Negative: never. Only memory and speed depend on these, never the output.
+// Negative: never. Only memory and speed depend on these, never the output. Half-open
+// handshakes are left whole: under a SYN flood they are the flood, evicted first under the
+// memory cap, and compacting them first only costs time.
 struct CompactionOptions {
   int64_t closing_after_ns = 250'000'000;
-  int64_t embryonic_after_ns = 2'000'000'000;
+  int64_t embryonic_after_ns = -1;
   int64_t active_after_ns = 5'000'000'000;
 };
 
