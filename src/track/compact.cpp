@@ -117,7 +117,12 @@ class Writer {
   void raw(const T& value) {
     present(value != 0);
     if (value == 0) return;
-    for (size_t i = 0; i < sizeof(T); ++i) out_[size_++] = static_cast<uint8_t>(static_cast<uint64_t>(value) >> (8 * i));
+    if constexpr (std::endian::native == std::endian::little) {
+      std::memcpy(out_ + size_, &value, sizeof(T));
+      size_ += sizeof(T);
+    } else {
+      for (size_t i = 0; i < sizeof(T); ++i) out_[size_++] = static_cast<uint8_t>(static_cast<uint64_t>(value) >> (8 * i));
+    }
   }
   // A value as wide as a time since the epoch: its length in bytes in three more bits, then
   // its bytes (a varint would take a byte more).
@@ -200,11 +205,16 @@ class Reader {
   }
   template <typename T>
   void raw(T& value) {
-    uint64_t bits = 0;
-    if (present()) {
+    if (!present()) {
+      value = 0;
+    } else if constexpr (std::endian::native == std::endian::little) {
+      std::memcpy(&value, in_, sizeof(T));
+      in_ += sizeof(T);
+    } else {
+      uint64_t bits = 0;
       for (size_t i = 0; i < sizeof(T); ++i) bits |= uint64_t{*in_++} << (8 * i);
+      value = static_cast<T>(bits);
     }
-    value = static_cast<T>(bits);
   }
   void wide(int64_t& value, uint32_t unit) {
     uint64_t stored = 0;

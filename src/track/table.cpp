@@ -220,12 +220,7 @@ void ConnectionTable::grow() {
 Connection* ConnectionTable::insert(const ConnectionKey& key, uint64_t hash) {
   if ((size_ + 1) * 4 > slots_.size() * 3) grow();  // keep the load under 3/4
   const bool v6 = key.family() == 6;
-  const uint32_t index = allocate(v6);
-  if (v6) {
-    pool6_[index & ~v6_bit] = ConnectionRecord{};
-  } else {
-    pool4_[index] = Entry4{};
-  }
+  const uint32_t index = allocate(v6);  // a default entry: fresh, or reset when it was freed
   at(index).set_key(key);
   uint64_t position = hash & mask_;
   while (slots_[position].index != empty) position = (position + 1) & mask_;
