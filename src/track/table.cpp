@@ -142,6 +142,7 @@ Connection* ConnectionTable::restore(uint32_t index, uint64_t hash) {
   Connection& connection = at(full_index);  // a default entry
   unpack(index, connection);
   replace(index, full_index, hash);
+  head(index).list = 0;  // freed (visit_all skips it)
   classes_[(index & ~compact_bit) >> class_shift].free.push_back(index & place_mask);
   --compact_count_;
   ++restorations_;

@@ -82,7 +82,7 @@ class ConnectionTable {
     }
   }
   // Calls `visit(handle)` on every connection, in storage order (a sequential walk of the full
-  // pools, not a chase of links), then on the compact ones in list order.
+  // pools and the compact classes, not a chase of links).
   template <typename Visit>
   void visit_all(Visit&& visit) {
     for (size_t index = 1; index < pool4_.size(); ++index) {
@@ -91,11 +91,11 @@ class ConnectionTable {
     for (size_t index = 1; index < pool6_.size(); ++index) {
       if (pool6_[index].list != 0) visit(static_cast<Handle>(index) | v6_bit);
     }
-    for (uint8_t list = 1; list < lists; ++list) {
-      visit_oldest_first(static_cast<List>(list), [&](Handle handle) {
-        if (is_compact(handle)) visit(handle);
-        return true;
-      });
+    for (uint32_t size_class = 0; size_class < compact_classes; ++size_class) {
+      for (uint32_t place = 0; place < classes_[size_class].used; ++place) {
+        const Handle handle = compact_bit | size_class << class_shift | place;
+        if (head(handle).list != 0) visit(handle);  // freed places have none
+      }
     }
   }
   // Compacts the connections of `list` touched more than `idle_units` before `now` (in
