@@ -196,7 +196,7 @@ struct CaptureSet::Impl {
         if (PcapReader::supports(header, have)) {
           input->pcap_reader = std::make_unique<PcapReader>(
               *input->stream, buffer_bytes != 0 ? buffer_bytes : min_read_buffer_bytes,
-              options.read_ahead && inputs.size() == 1);
+              options.read_ahead && inputs.size() == 1 && input->stream->compression() != capture_detail::Compression::none);
           advance(*input);
           continue;
         }

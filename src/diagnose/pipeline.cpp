@@ -67,6 +67,39 @@ struct Batch {
   }
 };
 
+// A log of records that grows in chunks: a std::deque of records this large allocates and frees
+// one node per record, and a vector would move them all again, into fresh pages, each time it
+// grew (the last log, at the end of the capture, can hold every connection still alive). A
+// cleared log keeps a few chunks for the next tick interval and gives the rest back.
+template <typename T>
+class ChunkedLog {
+ public:
+  static constexpr size_t chunk = 256, kept_chunks = 4;
+  template <typename... Args>
+  void emplace_back(Args&&... args) {
+    const size_t which = size_ / chunk;
+    if (which == chunks_.size()) {
+      chunks_.emplace_back();
+      chunks_.back().reserve(chunk);
+    }
+    chunks_[which].emplace_back(std::forward<Args>(args)...);
+    ++size_;
+  }
+  void push_back(T&& item) { emplace_back(std::move(item)); }
+  T& operator[](size_t i) { return chunks_[i / chunk][i % chunk]; }
+  const T& operator[](size_t i) const { return chunks_[i / chunk][i % chunk]; }
+  size_t size() const { return size_; }
+  void clear() {
+    if (chunks_.size() > kept_chunks) chunks_.resize(kept_chunks);
+    for (std::vector<T>& items : chunks_) items.clear();
+    size_ = 0;
+  }
+
+ private:
+  std::vector<std::vector<T>> chunks_;
+  size_t size_ = 0;
+};
+
 // What a shard's tracker reported over one tick interval, kept for the merge.
 struct ShardLog {
   enum Kind : uint8_t { host, service, ended };
@@ -78,12 +111,9 @@ struct ShardLog {
   std::vector<Event> events;
   std::vector<std::pair<Address, uint8_t>> hosts;
   std::vector<Observations::Accepted> services;
-  // Deques, not vectors: the last log, at the end of the capture, can hold every connection
-  // still alive and every RST still waiting, and a vector would move them all again, into
-  // fresh pages, each time it grew.
-  std::deque<ConnectionRecord> connections;  // ended while a segment was added
-  std::deque<ConnectionRecord> tick_ended;   // ended at the tick, in order of id
-  std::deque<ResetContext> judged;     // judged at the tick, in RST order
+  ChunkedLog<ConnectionRecord> connections;  // ended while a segment was added
+  ChunkedLog<ConnectionRecord> tick_ended;   // ended at the tick, in order of id
+  ChunkedLog<ResetContext> judged;           // judged at the tick, in RST order
   uint64_t live = 0;                    // connections alive just before the tick
   bool last = false;
   CaptureStats capture;
