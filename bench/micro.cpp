@@ -1,5 +1,5 @@
 // Micro-benchmarks of the hot path: decode of typical frames, connection lookup through
-// Analyzer::add, and the judgement of each RST.
+// Analyzer::add, the judgement of each RST, and the compact form of idle connections.
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -8,6 +8,8 @@
 #include "decode/decode.hpp"
 #include "diagnose/analyzer.hpp"
 #include "synth/frames.hpp"
+#include "track/compact.hpp"
+#include "track/tracker.hpp"
 
 namespace {
 
@@ -213,6 +215,80 @@ void BM_ResetJudgement(benchmark::State& state) {
   state.counters["resets"] = static_cast<double>(resets);
 }
 BENCHMARK(BM_ResetJudgement)->Arg(3000)->Arg(30000)->Unit(benchmark::kMillisecond);
+
+// --- compact form ----------------------------------------------------------------------------
+
+// Keeps a copy of every connection the tracker ends.
+class KeepingSink final : public TrackerSink {
+ public:
+  void host_packet(const Address&, uint8_t) override {}
+  void service_accepted(const Segment&) override {}
+  void ended(const Connection& connection) override { connections.emplace_back(connection); }
+  bool wants(const Connection&) const override { return true; }
+  void judge(ResetContext&) override {}
+  std::vector<ConnectionRecord> connections;
+};
+
+// Connections as the tracker leaves them: opened, four request/response exchanges, closed with
+// FINs from the client first (the most common shape among idle connections).
+std::vector<ConnectionRecord> closed_connections(uint32_t connections) {
+  constexpr uint32_t rounds = 4;
+  StreamBuilder b;
+  std::vector<Segment> stream = established_stream(connections, rounds);
+  b.segments = std::move(stream);
+  for (uint32_t c = 0; c < connections; ++c) {
+    const uint32_t client_seq = client_isn(c) + 1 + rounds * 200;
+    const uint32_t server_seq = server_isn(c) + 1 + rounds * 1400;
+    b.add(c, true, tcp_flag::fin | tcp_flag::ack, client_seq, server_seq, 0);
+    b.add(c, false, tcp_flag::fin | tcp_flag::ack, server_seq, client_seq + 1, 0);
+    b.add(c, true, tcp_flag::ack, client_seq + 1, server_seq + 1, 0);
+  }
+  KeepingSink sink;
+  TrackerOptions options;
+  options.max_connections = 2ull * connections;
+  Tracker tracker(options, sink);
+  for (Segment& segment : b.segments) {
+    segment.clock_ns = segment.ts_ns;
+    tracker.add(segment);
+  }
+  tracker.finish(b.segments.back().ts_ns);
+  return std::move(sink.connections);
+}
+
+void BM_CompactEncode(benchmark::State& state) {
+  const std::vector<ConnectionRecord> connections = closed_connections(4096);
+  std::vector<uint8_t> out(compact::max_size);
+  size_t bytes = 0;
+  for (auto _ : state) {
+    bytes = 0;
+    for (const ConnectionRecord& connection : connections) {
+      bytes += compact::encode(connection, out.data());
+      benchmark::DoNotOptimize(out.data());
+    }
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * connections.size()));
+  state.counters["bytes_each"] = static_cast<double>(bytes) / static_cast<double>(connections.size());
+}
+BENCHMARK(BM_CompactEncode);
+
+void BM_CompactDecode(benchmark::State& state) {
+  const std::vector<ConnectionRecord> connections = closed_connections(4096);
+  std::vector<std::vector<uint8_t>> encoded;
+  for (const ConnectionRecord& connection : connections) {
+    std::vector<uint8_t> bytes(compact::max_size);
+    bytes.resize(compact::encode(connection, bytes.data()));
+    encoded.push_back(std::move(bytes));
+  }
+  ConnectionRecord target;
+  for (auto _ : state) {
+    for (const std::vector<uint8_t>& bytes : encoded) {
+      compact::decode(bytes.data(), bytes.size(), target);
+      benchmark::DoNotOptimize(target);
+    }
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * encoded.size()));
+}
+BENCHMARK(BM_CompactDecode);
 
 }  // namespace
 
