@@ -46,13 +46,16 @@ std::vector<fs::path> inputs() {
   return paths;
 }
 
-TEST(Threads, SameReportWithTwoAndThreeThreadsOnEveryCapture) {
+// Two threads follow every connection on one tracker beside the reader; three and four split
+// them into two and three shards.
+TEST(Threads, SameReportWithTwoThreeAndFourThreadsOnEveryCapture) {
   for (const fs::path& path : inputs()) {
     if (!fs::exists(path)) continue;
     const std::string one = json_report(path, 1);
     EXPECT_NE(one.find("\"type\":\"stats\""), std::string::npos) << path;
     EXPECT_EQ(one, json_report(path, 2)) << path;
     EXPECT_EQ(one, json_report(path, 3)) << path;
+    EXPECT_EQ(one, json_report(path, 4)) << path;
   }
 }
 
@@ -142,9 +145,11 @@ TEST(Threads, SameReportOnAGeneratedCaptureLargerThanABatch) {
   }
   const std::string one = json_report(path, 1);
   const std::string two = json_report(path, 2);
+  const std::string three = json_report(path, 3);
   fs::remove(path);
   EXPECT_GT(one.size(), 10000u);
   EXPECT_EQ(one, two);
+  EXPECT_EQ(one, three);
 }
 
 // Idle connections are kept compact and restored whole by their next packet: only memory may
@@ -166,6 +171,7 @@ TEST(Compaction, SameReportWhenEveryIdleConnectionIsCompactedOnEveryCapture) {
     EXPECT_EQ(never_stats.track.compacted, 0u) << path;
     EXPECT_EQ(never, json_report(path, 1, compaction(0), &always_stats)) << path;
     EXPECT_EQ(never, json_report(path, 2, compaction(0))) << path;
+    EXPECT_EQ(never, json_report(path, 3, compaction(0))) << path;
     compacted += always_stats.track.compacted;
     restored += always_stats.track.restored;
   }

@@ -265,8 +265,9 @@ void add_analyze_command(CLI::App& app, int& exit_code) {
       ->check(CLI::PositiveNumber);
   command->add_flag("--no-progress", arguments->no_progress, "No progress line on stderr");
   command->add_option("--threads", arguments->threads,
-                      "Threads: with 2 or more, reading and decoding run beside the analysis "
-                      "(default: the machine's cores; the findings are the same)")
+                      "Threads: with 2 or more, one reads and decodes and the others follow the "
+                      "connections, split by a hash of their addresses and ports (default: the "
+                      "machine's cores; the findings are the same)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   command->callback([arguments, &exit_code] {

@@ -543,8 +543,11 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
 RunStats analyze_capture(CaptureSet& capture, const AnalyzerOptions& options, FindingSink& sink,
                          const ProgressCallback& progress, unsigned threads) {
   const auto started = std::chrono::steady_clock::now();
+  // The reading thread counts as one of the threads: on two cores, one tracker beside it beat two
+  // (0.63 s against 0.67 s with the benchmark capture cached as read from disk, 0.70 s against
+  // 0.74 s as just written), since three busy threads on two cores kept waiting for each other.
   RunStats stats = threads <= 1 ? analyze_one_thread(capture, options, sink, progress)
-                                : analyze_sharded(capture, options, sink, progress, threads);
+                                : analyze_sharded(capture, options, sink, progress, threads - 1);
   stats.capture = capture.stats();
   stats.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return stats;
