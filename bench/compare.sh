@@ -13,8 +13,8 @@
 # per second there (about three minutes for the default capture) and its memory grows with
 # every frame, so it runs in the first T rounds only (--tshark-runs, default 1). With
 # --tshark-packets M it runs on a prefix capture of the first M packets instead, and its
-# packets/s is taken on that prefix; that is quicker but flatters tshark, whose time per
-# packet grows along the capture. The output says when it did so.
+# packets/s is taken on that prefix; that is quicker, but assumes a time per packet that its
+# growing memory need not keep. The output says when it did so.
 # Before the first round the capture is dropped from the page cache and read back (untimed), so
 # that the cache holds it as it holds any file read from disk: a file just written (as by the
 # generator) sits there in 4 KiB pages, and on kernels whose page cache holds large folios its
