@@ -121,6 +121,39 @@ TEST(Threads, SameReportWhenTicksEndConnectionsInEveryShard) {
   EXPECT_EQ(one, json_report(capture.path(), 4, options));
 }
 
+// Every connection is reset and still in the table when the capture ends: the last tick ends
+// thousands of them in each shard, more than one log holds, so each shard's log goes on in the
+// next and the merge has to follow them across logs.
+TEST(Threads, SameReportWhenATickEndsMoreConnectionsThanALogHolds) {
+  Scenario scenario;
+  for (int i = 0; i < 6000; ++i) {
+    const bool v6 = i % 4 == 3;
+    auto& c = scenario.connect(v6 ? "2001:db8::10" : "192.0.2.10", static_cast<uint16_t>(10000 + i),
+                               v6 ? "2001:db8:1::20" : "198.51.100.20", static_cast<uint16_t>(i % 3 == 0 ? 25 : 443));
+    c.client.syn();
+    c.server.synack();
+    c.client.ack();
+    c.client.data(100);
+    if (i % 2 == 0) {
+      c.server.rst_ack();
+    } else {
+      c.client.rst_ack();
+    }
+  }
+  const GeneratedCapture capture(scenario);
+  const std::string one = json_report(capture.path(), 1);
+  // One connection summary per connection, each after its reset.
+  size_t summaries = 0;
+  for (size_t at = one.find("\"type\":\"connection\""); at != std::string::npos;
+       at = one.find("\"type\":\"connection\"", at + 1)) {
+    ++summaries;
+  }
+  EXPECT_EQ(summaries, 6000u);
+  EXPECT_EQ(one, json_report(capture.path(), 2));
+  EXPECT_EQ(one, json_report(capture.path(), 3));
+  EXPECT_EQ(one, json_report(capture.path(), 4));
+}
+
 TEST(Threads, SameReportOnAGeneratedCaptureLargerThanABatch) {
   Scenario scenario;
   for (int i = 0; i < 3000; ++i) {

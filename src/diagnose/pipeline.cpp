@@ -100,7 +100,10 @@ class ChunkedLog {
   size_t size_ = 0;
 };
 
-// What a shard's tracker reported over one tick interval, kept for the merge.
+// What a shard's tracker reported over one tick interval, kept for the merge. A tick that ends
+// many connections (the end of the capture ends every one still open) spreads them over several
+// logs, each `continued` but the last, so that memory stays bounded: the first holds the
+// events, every one a run of the ended connections, the last the judged RSTs and the counters.
 struct ShardLog {
   enum Kind : uint8_t { host, service, ended };
   struct Event {
@@ -116,6 +119,7 @@ struct ShardLog {
   ChunkedLog<ResetContext> judged;           // judged at the tick, in RST order
   uint64_t live = 0;                    // connections alive just before the tick
   bool last = false;
+  bool continued = false;  // the tick's ended connections go on in the shard's next log
   CaptureStats capture;
 
   void clear() {
@@ -127,34 +131,8 @@ struct ShardLog {
     judged.clear();
     live = 0;
     last = false;
+    continued = false;
   }
-};
-
-// Records a shard tracker's reports into the current log instead of acting on them.
-class Recorder final : public TrackerSink {
- public:
-  ShardLog* log = nullptr;
-  uint64_t frame = 0;
-  bool ticking = false;
-
-  void host_packet(const Address& address, uint8_t ttl) override {
-    log->events.push_back({frame, ShardLog::host, static_cast<uint32_t>(log->hosts.size())});
-    log->hosts.emplace_back(address, ttl);
-  }
-  void service_accepted(const Segment& synack) override {
-    log->events.push_back({frame, ShardLog::service, static_cast<uint32_t>(log->services.size())});
-    log->services.push_back({synack.src, synack.sport, synack.frame, synack.source_mac, synack.ttl, synack.clock_ns});
-  }
-  bool wants(const Connection& connection) const override { return Diagnoser::wanted(connection); }
-  void ended(const Connection& connection) override {
-    if (ticking) {
-      log->tick_ended.emplace_back(connection);
-    } else {
-      log->events.push_back({frame, ShardLog::ended, static_cast<uint32_t>(log->connections.size())});
-      log->connections.emplace_back(connection);
-    }
-  }
-  void judge(ResetContext& context) override { log->judged.push_back(std::move(context)); }
 };
 
 // A bounded hand-over of reusable objects: `free` ones go to the producer, `full` ones to the
@@ -195,6 +173,56 @@ class Channel {
   }
   std::mutex mutex_;
   Side free_, full_;
+};
+
+// Records a shard tracker's reports into its current log instead of acting on them, and hands
+// the logs to the merge.
+class Recorder final : public TrackerSink {
+ public:
+  // Ended connections a log holds at a tick before it continues in the next.
+  static constexpr size_t part_records = 1024;
+  explicit Recorder(Channel<ShardLog>& output) : output_(output) {}
+  uint64_t frame = 0;
+  bool ticking = false;
+
+  ShardLog& log() {
+    if (log_ == nullptr) {
+      log_ = output_.take_free();
+      log_->clear();
+    }
+    return *log_;
+  }
+  void hand_over() { output_.give_full(std::move(log_)); }
+
+  void host_packet(const Address& address, uint8_t ttl) override {
+    ShardLog& current = log();
+    current.events.push_back({frame, ShardLog::host, static_cast<uint32_t>(current.hosts.size())});
+    current.hosts.emplace_back(address, ttl);
+  }
+  void service_accepted(const Segment& synack) override {
+    ShardLog& current = log();
+    current.events.push_back({frame, ShardLog::service, static_cast<uint32_t>(current.services.size())});
+    current.services.push_back({synack.src, synack.sport, synack.frame, synack.source_mac, synack.ttl, synack.clock_ns});
+  }
+  bool wants(const Connection& connection) const override { return Diagnoser::wanted(connection); }
+  void ended(const Connection& connection) override {
+    if (ticking) {
+      if (log().tick_ended.size() == part_records) {
+        log().continued = true;
+        hand_over();
+      }
+      log().tick_ended.emplace_back(connection);
+    } else {
+      ShardLog& current = log();
+      current.events.push_back({frame, ShardLog::ended, static_cast<uint32_t>(current.connections.size())});
+      current.connections.emplace_back(connection);
+    }
+  }
+  void judge(ResetContext& context) override { log().judged.push_back(std::move(context)); }
+
+ private:
+  Channel<ShardLog>& output_;
+  std::unique_ptr<ShardLog> log_;
 };
 
 // Findings in the order the Diagnoser reported them, on their way to the sink. Slots are
@@ -374,7 +402,7 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
   std::vector<std::unique_ptr<Recorder>> recorders;
   std::vector<std::unique_ptr<Tracker>> trackers;
   for (unsigned s = 0; s < shards; ++s) {
-    recorders.push_back(std::make_unique<Recorder>());
+    recorders.push_back(std::make_unique<Recorder>(*outputs[s]));
     trackers.push_back(std::make_unique<Tracker>(tracker_options(options, shards), *recorders.back()));
   }
 
@@ -421,14 +449,8 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
       if (errno == 0) setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), std::min(nice + 3, 19));
       Recorder& recorder = *recorders[s];
       Tracker& tracker = *trackers[s];
-      std::unique_ptr<ShardLog> log;
       for (bool last = false; !last;) {
         std::unique_ptr<Batch> batch = inputs[s]->take_full();
-        if (log == nullptr) {
-          log = outputs[s]->take_free();
-          log->clear();
-          recorder.log = log.get();
-        }
         batch->attach_payloads();
         const Segment* segments = batch->segments.data();
         tracker.add_prefetched(segments, batch->segments.size(),
@@ -439,7 +461,7 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
         const Batch::End end = batch->end;
         last = end == Batch::last;
         if (end != Batch::more) {
-          log->live = tracker.live();
+          recorder.log().live = tracker.live();
           recorder.ticking = true;
           if (last) {
             tracker.finish(batch->clock_ns);
@@ -447,9 +469,10 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
             tracker.tick(batch->clock_ns);
           }
           recorder.ticking = false;
-          log->last = last;
-          if (s == 0 && progress) log->capture = batch->capture;
-          outputs[s]->give_full(std::move(log));
+          ShardLog& log = recorder.log();  // the tick's last log
+          log.last = last;
+          if (s == 0 && progress) log.capture = batch->capture;
+          recorder.hand_over();
         }
         batch->clear();
         if (!last) inputs[s]->give_free(std::move(batch));
@@ -467,15 +490,20 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
     for (unsigned s = 0; s < shards; ++s) {
       logs[s] = outputs[s]->take_full();
       live += logs[s]->live;
-      last = logs[s]->last;
     }
     live_peak = std::max(live_peak, live);
     // Pick, each time, the shard whose next entry comes first; `key` gives that entry's place.
-    auto merge = [&](auto size, auto key, auto replay) {
+    // With `streamed`, a shard's entries go on in its next log while its log is `continued`.
+    auto merge = [&](auto size, auto key, auto replay, bool streamed) {
       std::fill(at.begin(), at.end(), 0);
       for (;;) {
         unsigned best = shards;
         for (unsigned s = 0; s < shards; ++s) {
+          while (streamed && at[s] == size(*logs[s]) && logs[s]->continued) {
+            outputs[s]->give_free(std::move(logs[s]));
+            logs[s] = outputs[s]->take_full();
+            at[s] = 0;
+          }
           if (at[s] < size(*logs[s]) && (best == shards || key(*logs[s], at[s]) < key(*logs[best], at[best]))) best = s;
         }
         if (best == shards) return;
@@ -497,13 +525,16 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
                 diagnoser.ended(log.connections[event.index]);
                 break;
             }
-          });
+          },
+          false);
     merge([](const ShardLog& log) { return log.tick_ended.size(); },
           [](const ShardLog& log, size_t i) { return log.tick_ended[i].id(); },
-          [&](ShardLog& log, size_t i) { diagnoser.ended(log.tick_ended[i]); });
+          [&](ShardLog& log, size_t i) { diagnoser.ended(log.tick_ended[i]); }, true);
+    // Each shard's log is now the tick's last.
+    for (unsigned s = 0; s < shards; ++s) last = logs[s]->last;
     merge([](const ShardLog& log) { return log.judged.size(); },
           [](const ShardLog& log, size_t i) { return log.judged[i].rst.frame; },
-          [&](ShardLog& log, size_t i) { diagnoser.judge(log.judged[i]); });
+          [&](ShardLog& log, size_t i) { diagnoser.judge(log.judged[i]); }, false);
     reports.flush();
     if (progress && !last) {
       stats.capture = logs[0]->capture;
