@@ -23,8 +23,8 @@ struct CaptureOptions {
   // own, so the thread that walks its records does not pay for the decompression. For runs that
   // have cores to spare (--threads 2 and more). A plain file is read on the walking thread: the
   // copy out of the page cache then lands in that core's cache, and handed over from another
-  // core it cost more than it saved (two threads: 0.76 s against 0.79 s wall, 1.29 s against
-  // 1.37 s of CPU time on the benchmark capture).
+  // core it cost more than it saved (two threads on the benchmark capture: 0.84 s against 0.87 s
+  // median wall over 21 interleaved runs, 1.43 s against 1.52 s of CPU time).
   bool read_ahead = false;
 };
 

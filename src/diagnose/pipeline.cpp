@@ -69,8 +69,7 @@ struct Batch {
 
 // A log of records that grows in chunks: a std::deque of records this large allocates and frees
 // one node per record, and a vector would move them all again, into fresh pages, each time it
-// grew (the last log, at the end of the capture, can hold every connection still alive). A
-// cleared log keeps a few chunks for the next tick interval and gives the rest back.
+// grew. A cleared log keeps a few chunks for the next tick interval and gives the rest back.
 template <typename T>
 class ChunkedLog {
  public:
@@ -102,8 +101,9 @@ class ChunkedLog {
 
 // What a shard's tracker reported over one tick interval, kept for the merge. A tick that ends
 // many connections (the end of the capture ends every one still open) spreads them over several
-// logs, each `continued` but the last, so that memory stays bounded: the first holds the
-// events, every one a run of the ended connections, the last the judged RSTs and the counters.
+// logs, each `continued` but the last, so that memory stays bounded: the first holds the events
+// and the live count, each a run of the ended connections in order of id, and the last the
+// judged RSTs, `last` and the capture's counters.
 struct ShardLog {
   enum Kind : uint8_t { host, service, ended };
   struct Event {
@@ -207,7 +207,9 @@ class Recorder final : public TrackerSink {
   bool wants(const Connection& connection) const override { return Diagnoser::wanted(connection); }
   void ended(const Connection& connection) override {
     if (ticking) {
-      if (log().tick_ended.size() == part_records) {
+      // A tick ends connections before it judges RSTs; were it ever the other way round, the
+      // judged ones stay in the log they are in, which is then the last.
+      if (log().tick_ended.size() == part_records && log().judged.size() == 0) {
         log().continued = true;
         hand_over();
       }
