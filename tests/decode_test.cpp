@@ -511,6 +511,24 @@ TEST(Decode, TcpOptionsAreReadOnlyFromSynsAndRsts) {
   EXPECT_EQ(rst.segment.mptcp_reset_reason, 6);
 }
 
+// The outermost Ethernet source, as one 48-bit number, byte for byte; and the addresses of an
+// IPv4 packet decoded into a segment that last held IPv6 ones carry nothing of them.
+TEST(Decode, SourceMacAndAddressesExactly) {
+  Bytes frame{0x02, 0, 0, 0, 0, 2, 0x8a, 0x9b, 0xac, 0xbd, 0xce, 0xdf};
+  put16(frame, 0x0800);
+  const Bytes packet_bytes = ipv4(6, tcp(tcp_flag::ack, {}, 3));
+  frame.insert(frame.end(), packet_bytes.begin(), packet_bytes.end());
+  Segment segment;
+  DecodeStats stats;
+  ASSERT_EQ(decode(packet_of(101, ipv6(6, tcp(tcp_flag::ack, {}, 3))), segment, stats), DecodeResult::tcp);
+  EXPECT_EQ(segment.src, v6(1));
+  ASSERT_EQ(decode(packet_of(1, frame), segment, stats), DecodeResult::tcp);
+  EXPECT_EQ(segment.source_mac, 0x8a9bacbdcedfu);
+  EXPECT_EQ(segment.src, client4);
+  EXPECT_EQ(segment.dst, server4);
+  EXPECT_EQ(segment.src.family, 4);
+}
+
 // decode() does not clear the whole segment first: a segment reused for the next frame must
 // still come out exactly as a fresh one would, whatever the frame before it set.
 TEST(Decode, AReusedSegmentKeepsNothingFromTheFrameBefore) {

@@ -90,6 +90,12 @@ class PcapReader {
     record.origlen = get32(header + 12);
     record.data = header + record_header_bytes;
     position_ += record_header_bytes + caplen;
+    // The next record's header and the start of its frame (all that decoding reads of a usual
+    // one): one record ahead is enough lead to find them in cache, and no line is fetched in
+    // vain. A prefetch past the bytes read so far is harmless (an address, not a pointer).
+    const uintptr_t next = reinterpret_cast<uintptr_t>(data_) + position_;
+    __builtin_prefetch(reinterpret_cast<const void*>(next));
+    __builtin_prefetch(reinterpret_cast<const void*>(next + 64));
     return Status::packet;
   }
   Status fail(uint64_t offset, std::string message);
