@@ -81,3 +81,36 @@ std::string_view to_string(SeqCheck check) {
 }
 
 }  // namespace rstscope
+
+namespace rstscope {
+
+void Finding::clear() {
+  // Every field, or a reused Finding would carry one over: the assertion below fails when a
+  // field is added, as a reminder to reset it here.
+  static_assert(sizeof(Finding) == 296 || sizeof(void*) != 8, "Finding changed: reset the new field in clear()");
+  alternatives.clear();
+  evidence.clear();
+  frames.clear();
+  history.clear();
+  explanation.clear();
+  injector.clear();
+  kernel_reason.clear();
+  frame = 0;
+  ts_ns = 0;
+  src = Address{};
+  dst = Address{};
+  sport = dport = 0;
+  seq = ack = 0;
+  flags = 0;
+  ttl = 0;
+  payload_len = 0;
+  cause = Cause::unexplained;
+  confidence = Confidence::low;
+  sender = Sender::endpoint;
+  seq_check = SeqCheck::unknown;
+  from_originator = false;
+  duplicate_of = 0;
+  connection_id = 0;
+}
+
+}  // namespace rstscope

@@ -68,6 +68,9 @@ struct Finding {
   std::string kernel_reason;             // the sending host's sk_rst_reason, when known
   uint64_t duplicate_of = 0;             // frame of the first RST this one repeats, 0 if none
   uint64_t connection_id = 0;            // the connection's number: the frame of its first packet
+
+  // Back to a default Finding, keeping the storage of its vectors and strings (for reuse).
+  void clear();
 };
 
 // A pattern that spans many connections: floods, scans, backscatter, blind reset attacks.

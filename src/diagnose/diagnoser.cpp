@@ -44,7 +44,8 @@ void Diagnoser::judge(ResetContext& context) {
 
 void Diagnoser::judge_one(ResetContext& context) {
   const Facts facts(context, observations_);
-  std::vector<Verdict> matches;
+  std::vector<Verdict>& matches = matches_;
+  matches.clear();
   for (Rule rule : rules()) {
     if (auto verdict = rule(facts)) matches.push_back(std::move(*verdict));
   }
@@ -52,7 +53,8 @@ void Diagnoser::judge_one(ResetContext& context) {
   std::stable_sort(matches.begin(), matches.end(),
                    [](const Verdict& a, const Verdict& b) { return a.confidence > b.confidence; });
 
-  Finding finding;
+  Finding& finding = finding_;
+  finding.clear();
   const Segment& rst = facts.rst;
   finding.frame = rst.frame;
   finding.ts_ns = rst.ts_ns;
@@ -68,7 +70,8 @@ void Diagnoser::judge_one(ResetContext& context) {
   finding.seq_check = context.seq_check;
   finding.from_originator = context.from_originator;
   finding.connection_id = context.connection.id();
-  finding.history = context.connection.history.str() + (context.from_originator ? "R" : "r");
+  context.connection.history.str_to(finding.history);
+  finding.history += context.from_originator ? 'R' : 'r';
   finding.frames.push_back(rst.frame);
 
   // A repeat of the same side's reset (retransmitted RST, burst) takes the first one's verdict,
@@ -157,7 +160,7 @@ void Diagnoser::explain_missing(const ResetContext& context, const Facts& facts,
 void Diagnoser::ended(const Connection& connection) {
   patterns_.connection_ended(connection);
   if (connection.resets == 0) return;
-  ConnectionSummary summary;
+  ConnectionSummary& summary = summary_;
   summary.connection_id = connection.id();
   summary.originator = connection.originator_address();
   summary.originator_port = connection.originator_port();
@@ -169,7 +172,7 @@ void Diagnoser::ended(const Connection& connection) {
   summary.packets = connection.packets();
   summary.originator_bytes = connection.originator.bytes();
   summary.responder_bytes = connection.responder.bytes();
-  summary.history = connection.history.str();
+  connection.history.str_to(summary.history);
   summary.resets = connection.resets;
   summary.handshake_seen = connection.handshake_seen;
   const bool by_originator = connection.originator.resets > 0;
@@ -178,9 +181,10 @@ void Diagnoser::ended(const Connection& connection) {
                   : by_originator               ? "reset by the originator"
                                                 : "reset by the responder";
   if (!connection.originator_known) summary.state += " (roles guessed: the handshake was not captured)";
+  summary.causes.clear();
   auto entry = causes_.find(connection.id());
   if (entry != causes_.end()) {
-    summary.causes = std::move(entry->second);
+    summary.causes.assign(entry->second.begin(), entry->second.end());
     causes_.erase(entry);
   }
   if (auto frames = first_frames_.find(connection.id()); frames != first_frames_.end()) {

@@ -8,11 +8,10 @@
 
 #include "diagnose/analyzer.hpp"
 #include "diagnose/patterns.hpp"
+#include "diagnose/rule.hpp"
 #include "track/tracker.hpp"
 
 namespace rstscope {
-
-struct Facts;
 
 // The options of each tracker when the connections are split over `shards` of them.
 TrackerOptions tracker_options(const AnalyzerOptions& options, unsigned shards);
@@ -52,6 +51,12 @@ class Diagnoser final : public TrackerSink {
   std::unordered_map<uint64_t, FirstReset> firsts_;  // by the frame of an episode's first RST
   std::unordered_map<uint64_t, std::vector<uint64_t>> first_frames_;  // connection id -> those frames
   std::unordered_map<uint64_t, std::vector<Cause>> causes_;
+  // Reused from one RST to the next, so that their vectors and strings keep their storage: most
+  // RSTs of a capture are judged at its end, on one thread, where allocations were a third of
+  // the time.
+  std::vector<Verdict> matches_;
+  Finding finding_;
+  ConnectionSummary summary_;  // every field is set for each one
 };
 
 }  // namespace rstscope

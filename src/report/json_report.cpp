@@ -15,7 +15,11 @@ namespace {
 // Builds one JSON object in a string; keys are trusted literals, values are escaped.
 class JsonObject {
  public:
-  JsonObject() { text_.reserve(2048); }  // a finding's line, mostly without growing
+  JsonObject() : text_(own_) { own_.reserve(2048); }  // a finding's line, mostly without growing
+  // Built in `line` instead (cleared first), whose storage serves one line after another.
+  explicit JsonObject(std::string& line) : text_(line) { line.clear(); }
+  JsonObject(const JsonObject&) = delete;
+  JsonObject& operator=(const JsonObject&) = delete;
 
   // A finding has about thirty keys: each is one append.
   JsonObject& key(std::string_view name) {
@@ -83,21 +87,55 @@ class JsonObject {
     text_ += json;
     return *this;
   }
+  // An array, each item appended by `render(text, item)`.
+  template <typename Range, typename Render>
+  JsonObject& array(std::string_view name, const Range& items, Render render) {
+    key(name);
+    text_ += '[';
+    bool first = true;
+    for (const auto& item : items) {
+      if (!first) text_ += ',';
+      first = false;
+      render(text_, item);
+    }
+    text_ += ']';
+    return *this;
+  }
+  JsonObject& causes(std::string_view name, const std::vector<Cause>& causes) {
+    return array(name, causes, [](std::string& out, Cause cause) { json_quote_to(out, to_string(cause)); });
+  }
+  JsonObject& strings(std::string_view name, const std::vector<std::string>& strings) {
+    return array(name, strings, [](std::string& out, const std::string& text) { json_quote_to(out, text); });
+  }
+  JsonObject& frames(std::string_view name, const std::vector<uint64_t>& frames) {
+    return array(name, frames, [](std::string& out, uint64_t frame) { append_integer(out, frame); });
+  }
   std::string done() {
     if (first_) return "{}";
     text_ += '}';
     return std::move(text_);
   }
+  // The same, left in the line it was built in.
+  std::string_view finish() {
+    if (first_) text_ += '{';
+    text_ += '}';
+    return text_;
+  }
 
  private:
   template <typename Integer>
   void append_integer(Integer value) {
+    append_integer(text_, value);
+  }
+  template <typename Integer>
+  static void append_integer(std::string& out, Integer value) {
     char digits[24];
     const auto result = std::to_chars(std::begin(digits), std::end(digits), value);
-    text_.append(digits, result.ptr);
+    out.append(digits, result.ptr);
   }
 
-  std::string text_;
+  std::string own_;
+  std::string& text_;
   bool first_ = true;
 };
 
@@ -114,24 +152,12 @@ std::string json_array(const Range& items, Render render) {
   return out;
 }
 
-std::string cause_array(const std::vector<Cause>& causes) {
-  return json_array(causes, [](Cause cause) { return json_quote(to_string(cause)); });
-}
-
-std::string string_array(const std::vector<std::string>& strings) {
-  return json_array(strings, [](const std::string& text) { return json_quote(text); });
-}
-
-std::string frame_array(const std::vector<uint64_t>& frames) {
-  return json_array(frames, [](uint64_t frame) { return std::to_string(frame); });
-}
-
 class JsonReporter final : public Reporter {
  public:
   explicit JsonReporter(const ReportOptions& options) : options_(options) {}
 
   void reset(const Finding& finding) override {
-    JsonObject object;
+    JsonObject object(line_);
     object.string("type", "reset")
         .number("frame", finding.frame)
         .seconds("ts", finding.ts_ns)
@@ -148,10 +174,10 @@ class JsonReporter final : public Reporter {
         .string("sender", to_string(finding.sender))
         .string("seq_check", to_string(finding.seq_check))
         .string("from", finding.from_originator ? "originator" : "responder")
-        .raw("alternatives", cause_array(finding.alternatives))
+        .causes("alternatives", finding.alternatives)
         .string("explanation", finding.explanation)
-        .raw("evidence", string_array(finding.evidence))
-        .raw("frames", frame_array(finding.frames))
+        .strings("evidence", finding.evidence)
+        .frames("frames", finding.frames)
         .string("history", finding.history);
     if (finding.duplicate_of != 0) {
       object.number("duplicate_of", finding.duplicate_of);
@@ -163,11 +189,11 @@ class JsonReporter final : public Reporter {
         .number("payload_len", uint64_t{finding.payload_len});
     if (!finding.injector.empty()) object.string("injector", finding.injector);
     if (!finding.kernel_reason.empty()) object.string("kernel_reason", finding.kernel_reason);
-    write(object.done());
+    write(object.finish());
   }
 
   void connection(const ConnectionSummary& summary) override {
-    JsonObject object;
+    JsonObject object(line_);
     object.string("type", "connection")
         .number("id", summary.connection_id)
         .string("originator", summary.originator.to_string())
@@ -184,8 +210,8 @@ class JsonReporter final : public Reporter {
         .string("state", summary.state)
         .boolean("handshake_seen", summary.handshake_seen)
         .number("resets", uint64_t{summary.resets})
-        .raw("causes", cause_array(summary.causes));
-    write(object.done());
+        .causes("causes", summary.causes);
+    write(object.finish());
   }
 
   void pattern(const PatternFinding& pattern) override {
@@ -197,7 +223,7 @@ class JsonReporter final : public Reporter {
         .string("parties", pattern.parties)
         .number("count", pattern.count)
         .real("rate", pattern.rate_per_second)
-        .raw("example_frames", frame_array(pattern.example_frames))
+        .frames("example_frames", pattern.example_frames)
         .string("explanation", pattern.explanation)
         .string("confidence", to_string(pattern.confidence));
     write(object.done());
@@ -211,7 +237,7 @@ class JsonReporter final : public Reporter {
   }
 
  private:
-  void write(const std::string& line) {
+  void write(std::string_view line) {
     std::fwrite(line.data(), 1, line.size(), options_.out);
     std::fputc('\n', options_.out);
     if (options_.streaming) std::fflush(options_.out);
@@ -285,6 +311,7 @@ class JsonReporter final : public Reporter {
   }
 
   ReportOptions options_;
+  std::string line_;  // the line being built, reused
 };
 
 }  // namespace

@@ -20,9 +20,14 @@ void History::add(char letter, bool originator) {
 }
 
 std::string History::str() const {
-  std::string letters(length_, ' ');
-  for (size_t i = 0; i < length_; ++i) letters[i] = history_letters[(codes_[i / 2] >> (i % 2 * 4)) & 0xf];
+  std::string letters;
+  str_to(letters);
   return letters;
+}
+
+void History::str_to(std::string& letters) const {
+  letters.resize(length_);
+  for (size_t i = 0; i < length_; ++i) letters[i] = history_letters[(codes_[i / 2] >> (i % 2 * 4)) & 0xf];
 }
 
 uint32_t Connection::to_coarse_ticks(int64_t ns) {

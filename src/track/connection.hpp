@@ -200,6 +200,7 @@ class History {
  public:
   void add(char letter, bool originator);
   std::string str() const;
+  void str_to(std::string& letters) const;  // the same, into `letters` (its storage reused)
 
  private:
   static constexpr size_t capacity = 23;
