@@ -46,9 +46,17 @@ class ConnectionTable {
   // none) and deletes the calls.
   [[gnu::always_inline]] void prefetch_slot(uint64_t hash) const { __builtin_prefetch(&slots_[hash & mask_]); }
   [[gnu::always_inline]] void prefetch_entry(uint64_t hash) const {
-    const Slot& slot = slots_[hash & mask_];
-    if (slot.index == empty || (slot.index & compact_bit) != 0) return;
-    prefetch(slot.index);
+    // The first slot with the hash's tag on its probe path, as find() will walk it: with
+    // linear probing a third of the keys sit past their home slot, and prefetching the home
+    // slot's entry instead fetched four lines in vain and left the real one to miss.
+    const uint32_t tag = static_cast<uint32_t>(hash);
+    for (uint64_t position = hash & mask_;; position = (position + 1) & mask_) {
+      const Slot& slot = slots_[position];
+      if (slot.index == empty) return;
+      if (slot.tag != tag) continue;
+      if ((slot.index & compact_bit) == 0) prefetch(slot.index);
+      return;
+    }
   }
 
   // Inserts a fresh connection; the caller checks size() < capacity() first.
