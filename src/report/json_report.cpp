@@ -139,19 +139,6 @@ class JsonObject {
   bool first_ = true;
 };
 
-template <typename Range, typename Render>
-std::string json_array(const Range& items, Render render) {
-  std::string out = "[";
-  bool first = true;
-  for (const auto& item : items) {
-    if (!first) out += ',';
-    first = false;
-    out += render(item);
-  }
-  out += ']';
-  return out;
-}
-
 class JsonReporter final : public Reporter {
  public:
   explicit JsonReporter(const ReportOptions& options) : options_(options) {}
@@ -256,14 +243,14 @@ class JsonReporter final : public Reporter {
         .number("interface_dropped", capture.interface_dropped)
         .seconds("first_ts", capture.first_ns)
         .seconds("last_ts", capture.last_ns)
-        .raw("errors", json_array(capture.errors, [](const InputError& error) {
-               JsonObject object;
-               object.string("file", error.file)
-                   .number("offset", error.offset)
-                   .string("message", error.message)
-                   .boolean("fatal", error.fatal);
-               return object.done();
-             }));
+        .array("errors", capture.errors, [](std::string& out, const InputError& error) {
+          JsonObject object;
+          object.string("file", error.file)
+              .number("offset", error.offset)
+              .string("message", error.message)
+              .boolean("fatal", error.fatal);
+          out += object.done();
+        });
 
     const DecodeStats& decode = stats.decode;
     JsonObject decode_object;
