@@ -441,21 +441,9 @@ TEST(Compact, SharedCaptureConnectionsComeBackWhole) {
   size_t total = 0, count = 0;
   for (const std::string& file : files) {
     SCOPED_TRACE(file);
-    CaptureSet capture;
-    ASSERT_TRUE(capture.add_path((corpus() / file).string()));
     Keep keep;
     Tracker tracker(TrackerOptions{}, keep);
-    DecodeStats decode_stats;
-    Packet packet;
-    Segment segment;
-    int64_t clock = 0;
-    while (capture.next(packet)) {
-      if (decode(packet, segment, decode_stats) != DecodeResult::tcp) continue;
-      clock = std::max(clock, segment.ts_ns);
-      segment.clock_ns = clock;
-      tracker.add(segment);
-    }
-    tracker.finish(clock);
+    tracker.finish(track_file(corpus() / file, tracker));
     for (const ConnectionRecord& connection : keep.connections) {
       ConnectionRecord target;
       fill(target, random);

@@ -13,9 +13,12 @@
 #include <vector>
 
 #include "report/report.hpp"
+#include "support.hpp"
 
 namespace rstscope {
 namespace {
+
+using testing::render;
 
 // A strict little JSON reader: enough to prove each line parses and to look fields up.
 struct JsonValue {
@@ -179,24 +182,6 @@ class JsonParser {
 };
 
 std::optional<JsonValue> parse_json(std::string_view line) { return JsonParser(line).parse_document(); }
-
-// Runs `body` against a reporter writing into memory and returns what it wrote.
-template <typename Body>
-std::string render(ReportOptions options, Body body) {
-  char* buffer = nullptr;
-  size_t size = 0;
-  std::FILE* memory = open_memstream(&buffer, &size);
-  EXPECT_NE(memory, nullptr);
-  options.out = memory;
-  {
-    auto reporter = make_reporter(options);
-    body(*reporter);
-  }
-  std::fclose(memory);
-  std::string out(buffer, size);
-  std::free(buffer);
-  return out;
-}
 
 std::vector<std::string> lines_of(const std::string& text, std::string_view end = "\n") {
   std::vector<std::string> lines;

@@ -6,12 +6,20 @@
 #include <zstd.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
+
+#include "capture/capture.hpp"
+#include "decode/decode.hpp"
+#include "diagnose/analyzer.hpp"
+#include "report/report.hpp"
+#include "track/tracker.hpp"
 
 namespace rstscope::testing {
 
@@ -101,6 +109,41 @@ inline std::vector<std::string> manifest_files() {
     if (!name.empty()) files.push_back(name);
   }
   return files;
+}
+
+// Runs `body` against a reporter writing into memory and returns what it wrote.
+template <typename Body>
+std::string render(ReportOptions options, Body body) {
+  char* buffer = nullptr;
+  size_t size = 0;
+  std::FILE* memory = open_memstream(&buffer, &size);
+  EXPECT_NE(memory, nullptr);
+  options.out = memory;
+  {
+    auto reporter = make_reporter(options);
+    body(*reporter);
+  }
+  std::fclose(memory);
+  std::string out(buffer, size);
+  std::free(buffer);
+  return out;
+}
+
+// Feeds every TCP segment of the capture at `path` to `tracker`, each with the capture's clock,
+// and returns the clock at the end (the caller finishes the tracker).
+inline int64_t track_file(const std::filesystem::path& path, Tracker& tracker) {
+  CaptureSet capture;
+  EXPECT_TRUE(capture.add_path(path.string())) << path;
+  DecodeStats decode_stats;
+  Packet packet;
+  Segment segment;
+  int64_t clock_ns = 0;
+  while (capture.next(packet)) {
+    if (decode(packet, segment, decode_stats) != DecodeResult::tcp) continue;
+    clock_ns = Analyzer::advance_clock(clock_ns, segment);
+    tracker.add(segment);
+  }
+  return clock_ns;
 }
 
 }  // namespace rstscope::testing

@@ -18,25 +18,17 @@ namespace fs = std::filesystem;
 
 std::string json_report(const fs::path& path, unsigned threads, const AnalyzerOptions& analyzer_options = {},
                         RunStats* run_stats = nullptr) {
-  char* buffer = nullptr;
-  size_t size = 0;
-  std::FILE* memory = open_memstream(&buffer, &size);
-  {
-    ReportOptions options;
-    options.format = Format::json;
-    options.out = memory;
-    auto reporter = make_reporter(options);
+  ReportOptions options;
+  options.format = Format::json;
+  const std::string text = render(options, [&](Reporter& reporter) {
     CaptureOptions capture_options;
     capture_options.read_ahead = threads > 1;  // as the command line does
     CaptureSet capture(capture_options);
     capture.add_path(path.string());
-    const RunStats stats = analyze_capture(capture, analyzer_options, *reporter, {}, threads);
-    reporter->finish(stats);
+    const RunStats stats = analyze_capture(capture, analyzer_options, reporter, {}, threads);
+    reporter.finish(stats);
     if (run_stats != nullptr) *run_stats = stats;
-  }
-  std::fclose(memory);
-  std::string text(buffer, size);
-  std::free(buffer);
+  });
   return std::regex_replace(text, std::regex("\"wall_seconds\":[0-9.e+-]+"), "\"wall_seconds\":0");
 }
 

@@ -34,17 +34,17 @@ Diagnoser::Diagnoser(const PatternThresholds& thresholds, FindingSink& sink)
     : sink_(sink), patterns_(thresholds) {}
 
 void Diagnoser::judge(ResetContext& context) {
+  prejudge(context, prejudgement_);
+  judge(context, prejudgement_);
+}
+
+void Diagnoser::prejudge(ResetContext& context, Prejudgement& out) const {
   // What the capture showed of the sender's host elsewhere, up to this judgement.
   const auto [ttl_min, ttl_max] = observations_.host_ttl(context.source());
   context.host_ttl_min = ttl_min;
   context.host_ttl_max = ttl_max;
-  judge_one(context);
-  if (context.ended_connection) ended(*context.ended_connection);
-}
-
-void Diagnoser::judge_one(ResetContext& context) {
   const Facts facts(context, observations_);
-  std::vector<Verdict>& matches = matches_;
+  std::vector<Verdict>& matches = out.matches;
   matches.clear();
   for (Rule rule : rules()) {
     if (auto verdict = rule(facts)) matches.push_back(std::move(*verdict));
@@ -52,10 +52,20 @@ void Diagnoser::judge_one(ResetContext& context) {
   // The strongest verdict wins; list order breaks ties.
   std::stable_sort(matches.begin(), matches.end(),
                    [](const Verdict& a, const Verdict& b) { return a.confidence > b.confidence; });
+  out.ttl_known = facts.ttl_known;
+  out.fingerprint_sentence = facts.fingerprint_sentence;
+}
 
+void Diagnoser::judge(ResetContext& context, Prejudgement& prejudged) {
+  conclude(context, prejudged);
+  if (context.ended_connection) ended(*context.ended_connection);
+}
+
+void Diagnoser::conclude(ResetContext& context, Prejudgement& prejudged) {
+  std::vector<Verdict>& matches = prejudged.matches;
+  const Segment rst = context.rst.segment(context.connection.key());
   Finding& finding = finding_;
   finding.clear();
-  const Segment& rst = facts.rst;
   finding.frame = rst.frame;
   finding.ts_ns = rst.ts_ns;
   finding.src = rst.src;
@@ -108,13 +118,13 @@ void Diagnoser::judge_one(ResetContext& context) {
     for (size_t i = 1; i < matches.size(); ++i) add_alternative(finding, matches[i].cause);
     finding.evidence.push_back(seq_sentence(context));
     const bool fingerprint_told = std::find(finding.evidence.begin(), finding.evidence.end(),
-                                            facts.fingerprint_sentence) != finding.evidence.end();
-    if (facts.ttl_known && !fingerprint_told) finding.evidence.push_back(facts.fingerprint_sentence);
+                                            prejudged.fingerprint_sentence) != finding.evidence.end();
+    if (prejudged.ttl_known && !fingerprint_told) finding.evidence.push_back(prejudged.fingerprint_sentence);
     if (first != firsts_.end() && own_sender == first->second.sender) finding.duplicate_of = first->second.frame;
   } else {
     finding.cause = Cause::unexplained;
     finding.confidence = Confidence::low;
-    explain_missing(context, facts, finding);
+    explain_missing(context, prejudged, finding);
   }
   std::sort(finding.frames.begin(), finding.frames.end());
   finding.frames.erase(std::unique(finding.frames.begin(), finding.frames.end()), finding.frames.end());
@@ -139,7 +149,7 @@ void Diagnoser::add_alternative(Finding& finding, Cause cause) {
   finding.alternatives.push_back(cause);
 }
 
-void Diagnoser::explain_missing(const ResetContext& context, const Facts& facts, Finding& finding) {
+void Diagnoser::explain_missing(const ResetContext& context, const Prejudgement& prejudged, Finding& finding) {
   if (context.connection_new) {
     finding.evidence.push_back("no other packet of this connection appears in the capture before the RST");
     finding.evidence.push_back(
@@ -150,7 +160,7 @@ void Diagnoser::explain_missing(const ResetContext& context, const Facts& facts,
     finding.explanation = "too little of the connection was captured to say why it was reset";
   } else {
     finding.evidence.push_back(seq_sentence(context));
-    if (facts.ttl_known) finding.evidence.push_back(facts.fingerprint_sentence);
+    if (prejudged.ttl_known) finding.evidence.push_back(prejudged.fingerprint_sentence);
     finding.evidence.push_back(
         "it answers no segment in a way a known cause does, and nothing after it tells more");
     finding.explanation = "the reset fits none of the known signatures";

@@ -3,6 +3,7 @@
 // judgement of each RST, the duplicates, the patterns. Fed by one tracker, or by several shards
 // whose reports are merged back into capture order, so it sees the same sequence either way.
 #include <cstdint>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -16,6 +17,14 @@ namespace rstscope {
 // The options of each tracker when the connections are split over `shards` of them.
 TrackerOptions tracker_options(const AnalyzerOptions& options, unsigned shards);
 
+// The part of a RST's judgement that reads nothing but the RST, its connection and the
+// capture's observations of hosts and services: the rules' verdicts, strongest first.
+struct Prejudgement {
+  std::vector<Verdict> matches;
+  std::string fingerprint_sentence;  // Facts::fingerprint_sentence
+  bool ttl_known = false;
+};
+
 class Diagnoser final : public TrackerSink {
  public:
   Diagnoser(const PatternThresholds& thresholds, FindingSink& sink);
@@ -25,6 +34,11 @@ class Diagnoser final : public TrackerSink {
   void service_accepted(const Observations::Accepted& accepted) { observations_.service_accepted(accepted); }
   void ended(const Connection& connection) override;
   void judge(ResetContext& context) override;
+  // The prejudgement of `context` (whose host TTLs it sets). It changes nothing else, so another
+  // thread may work it out while nothing is added to the observations: at the end of the
+  // capture, once every host and service is in. judge() is then told it.
+  void prejudge(ResetContext& context, Prejudgement& out) const;
+  void judge(ResetContext& context, Prejudgement& prejudged);
   bool wants(const Connection& connection) const override { return wanted(connection); }
   // Whether ended() does anything with this connection.
   static bool wanted(const Connection& connection) { return connection.resets > 0 || Patterns::counts(connection); }
@@ -40,9 +54,10 @@ class Diagnoser final : public TrackerSink {
     Confidence confidence;
     Sender sender;
   };
-  void judge_one(ResetContext& context);
+  // The rest of the judgement, in capture order: repeats, the finding, the patterns.
+  void conclude(ResetContext& context, Prejudgement& prejudged);
   static void add_alternative(Finding& finding, Cause cause);
-  static void explain_missing(const ResetContext& context, const Facts& facts, Finding& finding);
+  static void explain_missing(const ResetContext& context, const Prejudgement& prejudged, Finding& finding);
 
   FindingSink& sink_;
   Observations observations_;
@@ -54,7 +69,7 @@ class Diagnoser final : public TrackerSink {
   // Reused from one RST to the next, so that their vectors and strings keep their storage: most
   // RSTs of a capture are judged at its end, on one thread, where allocations were a third of
   // the time.
-  std::vector<Verdict> matches_;
+  Prejudgement prejudgement_;
   Finding finding_;
   ConnectionSummary summary_;  // every field is set for each one
 };

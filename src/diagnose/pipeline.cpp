@@ -1,6 +1,7 @@
 #include "diagnose/pipeline.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cerrno>
 #include <condition_variable>
@@ -30,6 +31,7 @@ constexpr size_t single_batch = 256;  // segments decoded ahead of the lookups, 
 struct Batch {
   static constexpr uint32_t payload_keep = 64;  // the analysis looks at the first bytes only
   std::vector<Segment> segments;
+  std::vector<uint64_t> hashes;  // of the segments' keys (ConnectionKey::hash())
   std::vector<uint8_t> payloads;
   // The segments whose payload was kept: index into `segments`, offset into `payloads`. Only
   // RSTs have one, so the other segments cost nothing here.
@@ -41,9 +43,10 @@ struct Batch {
   int64_t clock_ns = 0;   // the capture's clock at that tick
   CaptureStats capture;   // counters as they stood (for progress; first shard only)
 
-  void add(Segment& segment) {
+  void add(Segment& segment, uint64_t hash) {
     keep_payload(segment, segments.size());
     segments.push_back(segment);
+    hashes.push_back(hash);
   }
   // Takes the RST payload of the segment that is or will be segments[index].
   void keep_payload(Segment& segment, size_t index) {
@@ -61,6 +64,7 @@ struct Batch {
   }
   void clear() {
     segments.clear();
+    hashes.clear();
     payloads.clear();
     kept.clear();
     end = more;
@@ -75,14 +79,14 @@ class ChunkedLog {
  public:
   static constexpr size_t chunk = 256, kept_chunks = 4;
   template <typename... Args>
-  void emplace_back(Args&&... args) {
+  T& emplace_back(Args&&... args) {
     const size_t which = size_ / chunk;
     if (which == chunks_.size()) {
       chunks_.emplace_back();
       chunks_.back().reserve(chunk);
     }
-    chunks_[which].emplace_back(std::forward<Args>(args)...);
     ++size_;
+    return chunks_[which].emplace_back(std::forward<Args>(args)...);
   }
   void push_back(T&& item) { emplace_back(std::move(item)); }
   T& operator[](size_t i) { return chunks_[i / chunk][i % chunk]; }
@@ -100,10 +104,11 @@ class ChunkedLog {
 };
 
 // What a shard's tracker reported over one tick interval, kept for the merge. A tick that ends
-// many connections (the end of the capture ends every one still open) spreads them over several
-// logs, each `continued` but the last, so that memory stays bounded: the first holds the events
-// and the live count, each a run of the ended connections in order of id, and the last the
-// judged RSTs, `last` and the capture's counters.
+// many connections or judges many RSTs (the end of the capture ends every one still open, and
+// judges most RSTs) spreads them over several logs, each `continued` but the last, so that
+// memory stays bounded and the merge starts on them early: the first holds the events and the
+// live count, the next ones runs of the ended connections in order of id, then runs of the
+// judged RSTs in RST order, and the last `last` and the capture's counters.
 struct ShardLog {
   enum Kind : uint8_t { host, service, ended };
   struct Event {
@@ -117,9 +122,19 @@ struct ShardLog {
   ChunkedLog<ConnectionRecord> connections;  // ended while a segment was added
   ChunkedLog<ConnectionRecord> tick_ended;   // ended at the tick, in order of id
   ChunkedLog<ResetContext> judged;           // judged at the tick, in RST order
+  // At the end of the capture, once the observations are final, the tracker's thread works out
+  // the prejudgements of every other RST it judges, and the merging thread those of the others:
+  // prejudged[i] is judged[prejudged_from + i]'s, if it is `ready`.
+  struct Prejudged {
+    Prejudgement prejudgement;
+    bool ready = false;
+  };
+  ChunkedLog<Prejudged> prejudged;
+  size_t prejudged_from = 0;
   uint64_t live = 0;                    // connections alive just before the tick
   bool last = false;
-  bool continued = false;  // the tick's ended connections go on in the shard's next log
+  bool continued = false;  // the tick's ended connections or judged RSTs go on in the shard's next log
+  bool finishing = false;  // filled at the end of the capture
   CaptureStats capture;
 
   void clear() {
@@ -129,9 +144,12 @@ struct ShardLog {
     connections.clear();
     tick_ended.clear();
     judged.clear();
+    prejudged.clear();
+    prejudged_from = 0;
     live = 0;
     last = false;
     continued = false;
+    finishing = false;
   }
 };
 
@@ -181,9 +199,13 @@ class Recorder final : public TrackerSink {
  public:
   // Ended connections a log holds at a tick before it continues in the next.
   static constexpr size_t part_records = 1024;
-  explicit Recorder(Channel<ShardLog>& output) : output_(output) {}
+  // `observations_final` is set once the merge has every host and service of the capture, so
+  // that RSTs judged after it can be prejudged here.
+  Recorder(Channel<ShardLog>& output, const Diagnoser& diagnoser, const std::atomic<bool>& observations_final)
+      : output_(output), diagnoser_(diagnoser), observations_final_(observations_final) {}
   uint64_t frame = 0;
   bool ticking = false;
+  bool finishing = false;  // the tracker is finishing: the end of the capture
 
   ShardLog& log() {
     if (log_ == nullptr) {
@@ -192,7 +214,10 @@ class Recorder final : public TrackerSink {
     }
     return *log_;
   }
-  void hand_over() { output_.give_full(std::move(log_)); }
+  void hand_over() {
+    log_->finishing = finishing;
+    output_.give_full(std::move(log_));
+  }
 
   void host_packet(const Address& address, uint8_t ttl) override {
     ShardLog& current = log();
@@ -220,10 +245,28 @@ class Recorder final : public TrackerSink {
       current.connections.emplace_back(connection);
     }
   }
-  void judge(ResetContext& context) override { log().judged.push_back(std::move(context)); }
+  void judge(ResetContext& context) override {
+    if (log().judged.size() == part_records) {
+      log().continued = true;
+      hand_over();
+    }
+    ShardLog& current = log();
+    if (finishing && observations_final_.load(std::memory_order_acquire)) {
+      if (current.prejudged.size() == 0) current.prejudged_from = current.judged.size();
+      ShardLog::Prejudged& prejudged = current.prejudged.emplace_back();
+      if (++prejudged_count_ % 2 == 0) {
+        diagnoser_.prejudge(context, prejudged.prejudgement);
+        prejudged.ready = true;
+      }
+    }
+    current.judged.push_back(std::move(context));
+  }
 
  private:
   Channel<ShardLog>& output_;
+  const Diagnoser& diagnoser_;
+  const std::atomic<bool>& observations_final_;
+  uint64_t prejudged_count_ = 0;
   std::unique_ptr<ShardLog> log_;
 };
 
@@ -328,21 +371,6 @@ class ReportQueue final : public FindingSink {
   std::thread writer_;
 };
 
-// The shard of a segment's connection, the same both ways, cheaper than the full key and hash
-// (the reading thread works it out for every segment; the trackers build the keys).
-uint64_t shard_hash(const Segment& segment) {
-  auto side = [](const Address& address, uint16_t port) {
-    uint64_t words[2];
-    std::memcpy(words, address.bytes.data(), sizeof words);
-    const uint64_t value = ((words[0] ^ port) * 0x9e3779b97f4a7c15ull) ^ (words[1] * 0xc2b2ae3d27d4eb4full);
-    return value ^ (value >> 29);
-  };
-  uint64_t value = side(segment.src, segment.sport) + side(segment.dst, segment.dport);
-  value ^= value >> 32;
-  value *= 0xd6e8feb86659fd93ull;
-  return value ^ (value >> 32);
-}
-
 RunStats analyze_one_thread(CaptureSet& capture, const AnalyzerOptions& options, FindingSink& sink,
                             const ProgressCallback& progress) {
   RunStats stats;
@@ -388,6 +416,7 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
   // Small batches, many in flight: they stay in cache between the reading thread that fills
   // them and the tracker that empties them, and leave the cache to the read buffer.
   constexpr size_t handoff = 512, batch_depth = 16, log_depth = 4;
+  constexpr size_t populate_ahead = size_t{8} << 20;
   RunStats stats;
   ReportQueue reports(sink);
   Diagnoser diagnoser(options.thresholds, reports);
@@ -401,10 +430,11 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
 
   // The trackers reserve their tables here, before any thread starts: a cap larger than the
   // machine can reserve is then an error for the caller, not an exception on a worker thread.
+  std::atomic<bool> observations_final{false};
   std::vector<std::unique_ptr<Recorder>> recorders;
   std::vector<std::unique_ptr<Tracker>> trackers;
   for (unsigned s = 0; s < shards; ++s) {
-    recorders.push_back(std::make_unique<Recorder>(*outputs[s]));
+    recorders.push_back(std::make_unique<Recorder>(*outputs[s], diagnoser, observations_final));
     trackers.push_back(std::make_unique<Tracker>(tracker_options(options, shards), *recorders.back()));
   }
 
@@ -423,6 +453,8 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
       if (s == 0 && progress && end != Batch::more) batches[s]->capture = capture.stats();
       inputs[s]->give_full(std::move(batches[s]));
       if (end != Batch::last) batches[s] = inputs[s]->take_free();
+      // The tracker is the busier thread: its fresh pages are faulted in here.
+      if (end != Batch::last) trackers[s]->populate_ahead(populate_ahead);
     };
     while (capture.next(packet)) {
       if (decode(packet, segment, decode_stats) != DecodeResult::tcp) continue;
@@ -432,8 +464,11 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
         for (unsigned s = 0; s < shards; ++s) hand_over(s, Batch::tick);
         schedule.ticked(clock_ns);
       }
-      const unsigned s = static_cast<unsigned>(((shard_hash(segment) & 0xffffffffu) * shards) >> 32);
-      batches[s]->add(segment);
+      // The key's hash, which the tracker needs too, worked out here where there is time to
+      // spare; its low half places the key in the shard's table, its high half picks the shard.
+      const uint64_t hash = ConnectionKey::of(segment).hash();
+      const unsigned s = static_cast<unsigned>(((hash >> 32) * shards) >> 32);
+      batches[s]->add(segment, hash);
       if (batches[s]->segments.size() == handoff) hand_over(s, Batch::more);
       schedule.added();
     }
@@ -459,13 +494,15 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
                                [&](size_t i, const ConnectionKey& key, uint64_t hash) {
                                  recorder.frame = segments[i].frame;
                                  tracker.add(segments[i], key, hash);
-                               });
+                               },
+                               batch->hashes.data());
         const Batch::End end = batch->end;
         last = end == Batch::last;
         if (end != Batch::more) {
           recorder.log().live = tracker.live();
           recorder.ticking = true;
           if (last) {
+            recorder.finishing = true;
             tracker.finish(batch->clock_ns);
           } else {
             tracker.tick(batch->clock_ns);
@@ -495,13 +532,13 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
     }
     live_peak = std::max(live_peak, live);
     // Pick, each time, the shard whose next entry comes first; `key` gives that entry's place.
-    // With `streamed`, a shard's entries go on in its next log while its log is `continued`.
-    auto merge = [&](auto size, auto key, auto replay, bool streamed) {
+    // A shard's entries go on in its next log while `goes_on` says so of its log.
+    auto merge = [&](auto size, auto key, auto replay, auto goes_on) {
       std::fill(at.begin(), at.end(), 0);
       for (;;) {
         unsigned best = shards;
         for (unsigned s = 0; s < shards; ++s) {
-          while (streamed && at[s] == size(*logs[s]) && logs[s]->continued) {
+          while (at[s] == size(*logs[s]) && goes_on(*logs[s])) {
             outputs[s]->give_free(std::move(logs[s]));
             logs[s] = outputs[s]->take_full();
             at[s] = 0;
@@ -528,15 +565,28 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
                 break;
             }
           },
-          false);
+          [](const ShardLog&) { return false; });
+    // At the end of the capture the observations are now final: the trackers may prejudge.
+    bool finishing = true;
+    for (unsigned s = 0; s < shards; ++s) finishing = finishing && logs[s]->finishing;
+    if (finishing) observations_final.store(true, std::memory_order_release);
+    // A log with judged RSTs holds the shard's last ended connections of the tick.
     merge([](const ShardLog& log) { return log.tick_ended.size(); },
           [](const ShardLog& log, size_t i) { return log.tick_ended[i].id(); },
-          [&](ShardLog& log, size_t i) { diagnoser.ended(log.tick_ended[i]); }, true);
-    // Each shard's log is now the tick's last.
-    for (unsigned s = 0; s < shards; ++s) last = logs[s]->last;
+          [&](ShardLog& log, size_t i) { diagnoser.ended(log.tick_ended[i]); },
+          [](const ShardLog& log) { return log.continued && log.judged.size() == 0; });
     merge([](const ShardLog& log) { return log.judged.size(); },
           [](const ShardLog& log, size_t i) { return log.judged[i].rst.frame; },
-          [&](ShardLog& log, size_t i) { diagnoser.judge(log.judged[i]); }, false);
+          [&](ShardLog& log, size_t i) {
+            if (log.prejudged.size() > 0 && i >= log.prejudged_from && log.prejudged[i - log.prejudged_from].ready) {
+              diagnoser.judge(log.judged[i], log.prejudged[i - log.prejudged_from].prejudgement);
+            } else {
+              diagnoser.judge(log.judged[i]);
+            }
+          },
+          [](const ShardLog& log) { return log.continued; });
+    // Each shard's log is now the tick's last.
+    for (unsigned s = 0; s < shards; ++s) last = logs[s]->last;
     reports.flush();
     if (progress && !last) {
       stats.capture = logs[0]->capture;

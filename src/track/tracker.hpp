@@ -73,20 +73,26 @@ class Tracker {
   // Walks a batch in order with lookahead: keys and hashes first, then `add(i, key, hash)` for
   // each segment, preceded a few segments ahead by a prefetch of its slot and, further on, of
   // its entry (read from the slot once that line has arrived). `add` calls add() in the end.
+  // `hashes`, when given, holds the keys' hashes (ConnectionKey::hash()) worked out already.
   template <typename Add>
-  void add_prefetched(const Segment* segments, size_t count, Add&& add) {
+  void add_prefetched(const Segment* segments, size_t count, Add&& add, const uint64_t* hashes = nullptr) {
     constexpr size_t slot_ahead = 16, entry_ahead = 8;
     batch_keys_.resize(count);
-    batch_hashes_.resize(count);
-    for (size_t i = 0; i < count; ++i) {
-      batch_keys_[i] = ConnectionKey::of(segments[i]);
-      batch_hashes_[i] = batch_keys_[i].hash();
+    if (hashes == nullptr) {
+      batch_hashes_.resize(count);
+      for (size_t i = 0; i < count; ++i) {
+        batch_keys_[i] = ConnectionKey::of(segments[i]);
+        batch_hashes_[i] = batch_keys_[i].hash();
+      }
+      hashes = batch_hashes_.data();
+    } else {
+      for (size_t i = 0; i < count; ++i) batch_keys_[i] = ConnectionKey::of(segments[i]);
     }
-    for (size_t i = 0; i < count && i < slot_ahead; ++i) table_.prefetch_slot(batch_hashes_[i]);
+    for (size_t i = 0; i < count && i < slot_ahead; ++i) table_.prefetch_slot(hashes[i]);
     for (size_t i = 0; i < count; ++i) {
-      if (i + slot_ahead < count) table_.prefetch_slot(batch_hashes_[i + slot_ahead]);
-      if (i + entry_ahead < count) table_.prefetch_entry(batch_hashes_[i + entry_ahead]);
-      add(i, batch_keys_[i], batch_hashes_[i]);
+      if (i + slot_ahead < count) table_.prefetch_slot(hashes[i + slot_ahead]);
+      if (i + entry_ahead < count) table_.prefetch_entry(hashes[i + entry_ahead]);
+      add(i, batch_keys_[i], hashes[i]);
     }
   }
   // Expires idle connections and judges the RSTs whose horizon ended before `clock_ns`.
@@ -94,6 +100,8 @@ class Tracker {
   // Ends every connection and judges every RST still waiting. Call once, at the end.
   void finish(int64_t clock_ns);
   uint64_t live() const { return table_.size(); }
+  // ConnectionTable::populate_ahead: for another thread, while this tracker works.
+  size_t populate_ahead(size_t ahead) { return table_.populate_ahead(ahead); }
   // Of them, kept compact.
   uint64_t compact() const { return table_.compact_count(); }
   TrackStats stats() const {
