@@ -416,7 +416,6 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
   // Small batches, many in flight: they stay in cache between the reading thread that fills
   // them and the tracker that empties them, and leave the cache to the read buffer.
   constexpr size_t handoff = 512, batch_depth = 16, log_depth = 4;
-  constexpr size_t populate_ahead = size_t{8} << 20;
   RunStats stats;
   ReportQueue reports(sink);
   Diagnoser diagnoser(options.thresholds, reports);
@@ -453,8 +452,6 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
       if (s == 0 && progress && end != Batch::more) batches[s]->capture = capture.stats();
       inputs[s]->give_full(std::move(batches[s]));
       if (end != Batch::last) batches[s] = inputs[s]->take_free();
-      // The tracker is the busier thread: its fresh pages are faulted in here.
-      if (end != Batch::last) trackers[s]->populate_ahead(populate_ahead);
     };
     while (capture.next(packet)) {
       if (decode(packet, segment, decode_stats) != DecodeResult::tcp) continue;

@@ -197,46 +197,10 @@ uint32_t ConnectionTable::allocate(bool v6) {
   }
   if (v6) {
     pool6_.emplace_back();
-    used6_.store(pool6_.size(), std::memory_order_relaxed);
     return static_cast<uint32_t>(pool6_.size() - 1) | v6_bit;
   }
   pool4_.emplace_back();
-  used4_.store(pool4_.size(), std::memory_order_relaxed);
   return static_cast<uint32_t>(pool4_.size() - 1);
-}
-
-size_t ConnectionTable::populate_ahead(size_t ahead) {
-#ifdef MADV_POPULATE_WRITE
-  // The pools' blocks never move (reserved whole at the start), so their bounds are fixed.
-  auto populate = [ahead](const void* data, size_t entry_bytes, uint64_t capacity, uint64_t used,
-                          uintptr_t& populated) -> size_t {
-    constexpr uintptr_t step = uintptr_t{2} << 20, page = 4096;  // a huge page, a page
-    const auto base = reinterpret_cast<uintptr_t>(data);
-    // Whole pages inside the block only.
-    const uintptr_t first = (base + page - 1) & ~(page - 1);
-    const uintptr_t limit = (base + capacity * entry_bytes) & ~(page - 1);
-    const uintptr_t in_use = base + used * entry_bytes;
-    // Only once the entries in use come within half of `ahead` of the end of what is
-    // populated, and then in whole huge pages.
-    if (populated != 0 && in_use + ahead / 2 <= populated) return 0;
-    const uintptr_t begin = std::max({populated, in_use & ~(step - 1), first});
-    const uintptr_t end = std::min<uintptr_t>((in_use + ahead + step - 1) & ~(step - 1), limit);
-    if (end <= begin) return 0;
-    if (::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE) != 0) {
-      populated = limit;  // not offered here: stop asking
-      return 0;
-    }
-    populated = end;
-    return end - begin;
-  };
-  return populate(pool4_.data(), sizeof(Entry4), pool4_.capacity(), used4_.load(std::memory_order_relaxed),
-                  populated4_) +
-         populate(pool6_.data(), sizeof(ConnectionRecord), pool6_.capacity(),
-                  used6_.load(std::memory_order_relaxed), populated6_);
-#else
-  (void)ahead;
-  return 0;
-#endif
 }
 
 void ConnectionTable::grow() {
@@ -354,8 +318,6 @@ void ConnectionTable::clear() {
   std::fill(slots_.begin(), slots_.end(), Slot{0, empty});
   pool4_.resize(1);
   pool6_.resize(1);
-  used4_.store(1, std::memory_order_relaxed);
-  used6_.store(1, std::memory_order_relaxed);
   free4_.clear();
   free6_.clear();
   rare_pool_.resize(1);

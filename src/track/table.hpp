@@ -2,7 +2,6 @@
 // An open-addressing table of connections with preallocated storage and idle lists.
 #include <cstdint>
 #include <array>
-#include <atomic>
 #include <cstddef>
 #include <deque>
 #include <memory>
@@ -132,14 +131,6 @@ class ConnectionTable {
   uint64_t size() const { return size_; }
   uint64_t capacity() const { return max_connections_; }
 
-  // Faults in, from another thread, the pages that the full entries will use next, `ahead`
-  // bytes past those in use, so that the thread that owns the table does not stop to have them
-  // zeroed (a fresh page fault, which under a hypervisor costs more than the zeroing). Safe to
-  // call while the owner works: it only asks the kernel to populate reserved memory. Calls must
-  // not overlap one another. Returns the bytes it asked for (0 when none were needed, or the
-  // kernel cannot do it).
-  size_t populate_ahead(size_t ahead);
-
  private:
   static constexpr uint8_t lists = 4;
   // IPv4 entries: a Connection alone, aligned so that each spans exactly four cache lines.
@@ -247,10 +238,6 @@ class ConnectionTable {
   // Reserved whole at the start, so entries never move; index 0 of each is a sentinel.
   std::vector<Entry4> pool4_;
   std::vector<ConnectionRecord> pool6_;
-  // Entries of each pool ever handed out, for populate_ahead() on another thread; and how far it
-  // has populated each pool (its own).
-  std::atomic<uint64_t> used4_{1}, used6_{1};
-  uintptr_t populated4_ = 0, populated6_ = 0;
   std::vector<uint32_t> free4_, free6_;
   std::array<CompactClass, compact_classes> classes_;
   std::deque<ConnectionRare> rare_pool_;  // index 0 is a sentinel; a deque keeps references valid

@@ -100,8 +100,6 @@ class Tracker {
   // Ends every connection and judges every RST still waiting. Call once, at the end.
   void finish(int64_t clock_ns);
   uint64_t live() const { return table_.size(); }
-  // ConnectionTable::populate_ahead: for another thread, while this tracker works.
-  size_t populate_ahead(size_t ahead) { return table_.populate_ahead(ahead); }
   // Of them, kept compact.
   uint64_t compact() const { return table_.compact_count(); }
   TrackStats stats() const {
