@@ -31,7 +31,8 @@ constexpr size_t single_batch = 256;  // segments decoded ahead of the lookups, 
 struct Batch {
   static constexpr uint32_t payload_keep = 64;  // the analysis looks at the first bytes only
   std::vector<Segment> segments;
-  std::vector<uint64_t> hashes;  // of the segments' keys (ConnectionKey::hash())
+  std::vector<ConnectionKey> keys;  // the segments' keys
+  std::vector<uint64_t> hashes;     // and their hashes
   std::vector<uint8_t> payloads;
   // The segments whose payload was kept: index into `segments`, offset into `payloads`. Only
   // RSTs have one, so the other segments cost nothing here.
@@ -43,9 +44,10 @@ struct Batch {
   int64_t clock_ns = 0;   // the capture's clock at that tick
   CaptureStats capture;   // counters as they stood (for progress; first shard only)
 
-  void add(Segment& segment, uint64_t hash) {
+  void add(Segment& segment, const ConnectionKey& key, uint64_t hash) {
     keep_payload(segment, segments.size());
     segments.push_back(segment);
+    keys.push_back(key);
     hashes.push_back(hash);
   }
   // Takes the RST payload of the segment that is or will be segments[index].
@@ -64,6 +66,7 @@ struct Batch {
   }
   void clear() {
     segments.clear();
+    keys.clear();
     hashes.clear();
     payloads.clear();
     kept.clear();
@@ -461,11 +464,13 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
         for (unsigned s = 0; s < shards; ++s) hand_over(s, Batch::tick);
         schedule.ticked(clock_ns);
       }
-      // The key's hash, which the tracker needs too, worked out here where there is time to
-      // spare; its low half places the key in the shard's table, its high half picks the shard.
-      const uint64_t hash = ConnectionKey::of(segment).hash();
+      // The key and its hash, which the tracker needs too, worked out here where there is time
+      // to spare (the tracker is the busier thread): the hash's low half places the key in the
+      // shard's table, its high half picks the shard.
+      const ConnectionKey key = ConnectionKey::of(segment);
+      const uint64_t hash = key.hash();
       const unsigned s = static_cast<unsigned>(((hash >> 32) * shards) >> 32);
-      batches[s]->add(segment, hash);
+      batches[s]->add(segment, key, hash);
       if (batches[s]->segments.size() == handoff) hand_over(s, Batch::more);
       schedule.added();
     }
@@ -492,7 +497,7 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
                                  recorder.frame = segments[i].frame;
                                  tracker.add(segments[i], key, hash);
                                },
-                               batch->hashes.data());
+                               batch->hashes.data(), batch->keys.data());
         const Batch::End end = batch->end;
         last = end == Batch::last;
         if (end != Batch::more) {

@@ -73,26 +73,27 @@ class Tracker {
   // Walks a batch in order with lookahead: keys and hashes first, then `add(i, key, hash)` for
   // each segment, preceded a few segments ahead by a prefetch of its slot and, further on, of
   // its entry (read from the slot once that line has arrived). `add` calls add() in the end.
-  // `hashes`, when given, holds the keys' hashes (ConnectionKey::hash()) worked out already.
+  // `keys` and `hashes`, when given, hold the segments' keys (ConnectionKey::of()) and their
+  // hashes (ConnectionKey::hash()) worked out already; `hashes` alone, the keys' hashes.
   template <typename Add>
-  void add_prefetched(const Segment* segments, size_t count, Add&& add, const uint64_t* hashes = nullptr) {
+  void add_prefetched(const Segment* segments, size_t count, Add&& add, const uint64_t* hashes = nullptr,
+                      const ConnectionKey* keys = nullptr) {
     constexpr size_t slot_ahead = 16, entry_ahead = 8;
-    batch_keys_.resize(count);
+    if (keys == nullptr) {
+      batch_keys_.resize(count);
+      for (size_t i = 0; i < count; ++i) batch_keys_[i] = ConnectionKey::of(segments[i]);
+      keys = batch_keys_.data();
+    }
     if (hashes == nullptr) {
       batch_hashes_.resize(count);
-      for (size_t i = 0; i < count; ++i) {
-        batch_keys_[i] = ConnectionKey::of(segments[i]);
-        batch_hashes_[i] = batch_keys_[i].hash();
-      }
+      for (size_t i = 0; i < count; ++i) batch_hashes_[i] = keys[i].hash();
       hashes = batch_hashes_.data();
-    } else {
-      for (size_t i = 0; i < count; ++i) batch_keys_[i] = ConnectionKey::of(segments[i]);
     }
     for (size_t i = 0; i < count && i < slot_ahead; ++i) table_.prefetch_slot(hashes[i]);
     for (size_t i = 0; i < count; ++i) {
       if (i + slot_ahead < count) table_.prefetch_slot(hashes[i + slot_ahead]);
       if (i + entry_ahead < count) table_.prefetch_entry(hashes[i + entry_ahead]);
-      add(i, batch_keys_[i], hashes[i]);
+      add(i, keys[i], hashes[i]);
     }
   }
   // Expires idle connections and judges the RSTs whose horizon ended before `clock_ns`.
