@@ -497,7 +497,7 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
                                  recorder.frame = segments[i].frame;
                                  tracker.add(segments[i], key, hash);
                                },
-                               batch->hashes.data(), batch->keys.data());
+                               batch->keys.data(), batch->hashes.data());
         const Batch::End end = batch->end;
         last = end == Batch::last;
         if (end != Batch::more) {

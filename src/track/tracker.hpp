@@ -74,19 +74,19 @@ class Tracker {
   // each segment, preceded a few segments ahead by a prefetch of its slot and, further on, of
   // its entry (read from the slot once that line has arrived). `add` calls add() in the end.
   // `keys` and `hashes`, when given, hold the segments' keys (ConnectionKey::of()) and their
-  // hashes (ConnectionKey::hash()) worked out already; `hashes` alone, the keys' hashes.
+  // hashes (ConnectionKey::hash()) worked out already.
   template <typename Add>
-  void add_prefetched(const Segment* segments, size_t count, Add&& add, const uint64_t* hashes = nullptr,
-                      const ConnectionKey* keys = nullptr) {
+  void add_prefetched(const Segment* segments, size_t count, Add&& add, const ConnectionKey* keys = nullptr,
+                      const uint64_t* hashes = nullptr) {
     constexpr size_t slot_ahead = 16, entry_ahead = 8;
-    if (keys == nullptr) {
+    if (keys == nullptr || hashes == nullptr) {
       batch_keys_.resize(count);
-      for (size_t i = 0; i < count; ++i) batch_keys_[i] = ConnectionKey::of(segments[i]);
-      keys = batch_keys_.data();
-    }
-    if (hashes == nullptr) {
       batch_hashes_.resize(count);
-      for (size_t i = 0; i < count; ++i) batch_hashes_[i] = keys[i].hash();
+      for (size_t i = 0; i < count; ++i) {
+        batch_keys_[i] = ConnectionKey::of(segments[i]);
+        batch_hashes_[i] = batch_keys_[i].hash();
+      }
+      keys = batch_keys_.data();
       hashes = batch_hashes_.data();
     }
     for (size_t i = 0; i < count && i < slot_ahead; ++i) table_.prefetch_slot(hashes[i]);
