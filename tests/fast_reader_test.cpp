@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include "support.hpp"
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -21,6 +23,7 @@
 #include <vector>
 
 #include "capture/capture.hpp"
+#include "capture/mapping.hpp"
 #include "capture/pcap_reader.hpp"
 #include "synth/frames.hpp"
 
@@ -52,11 +55,17 @@ struct Outcome {
 
 using AddInputs = std::function<void(CaptureSet&)>;
 
+Seen seen_of(const Packet& packet) {
+  return Seen{packet.ts_ns, packet.link_type, packet.caplen, packet.origlen, packet.frame,
+              Bytes(packet.data, packet.data + packet.caplen)};
+}
+
 Outcome read_with(PcapReaderChoice reader, const AddInputs& add, size_t buffer_bytes = 8u << 20,
-              const std::string& filter = "", bool read_ahead = false) {
+              const std::string& filter = "", bool read_ahead = false, bool map_file = true) {
   CaptureOptions options;
   options.pcap_reader = reader;
   options.read_ahead = read_ahead;
+  options.map_file = map_file;
   options.read_buffer_bytes = buffer_bytes;
   options.filter = filter;
   CaptureSet capture(options);
@@ -64,10 +73,7 @@ Outcome read_with(PcapReaderChoice reader, const AddInputs& add, size_t buffer_b
   Outcome run;
   Packet packet;
   // Bounded: a runaway reader fails the test instead of hanging it.
-  for (size_t i = 0; i < 5'000'000 && capture.next(packet); ++i) {
-    run.packets.push_back(Seen{packet.ts_ns, packet.link_type, packet.caplen, packet.origlen,
-                               packet.frame, Bytes(packet.data, packet.data + packet.caplen)});
-  }
+  for (size_t i = 0; i < 5'000'000 && capture.next(packet); ++i) run.packets.push_back(seen_of(packet));
   run.stats = capture.stats();
   return run;
 }
@@ -103,8 +109,8 @@ void expect_outcome(const Outcome& fast, const Outcome& reference, const std::st
   }
 }
 
-// Reads the inputs with both readers, the fast one with and without read-ahead, and expects
-// the same outcome; returns the fast one.
+// Reads the inputs with both readers, the fast one with and without read-ahead and with a
+// single file mapped or read, and expects the same outcome; returns the fast one.
 Outcome expect_same(const AddInputs& add, const std::string& what, size_t buffer_bytes = 8u << 20,
                 const std::string& filter = "") {
   const Outcome fast = read_with(PcapReaderChoice::fast, add, buffer_bytes, filter);
@@ -113,6 +119,8 @@ Outcome expect_same(const AddInputs& add, const std::string& what, size_t buffer
   // Small read-ahead buffers, so that records cross from one to the next.
   const size_t ahead_bytes = std::min<size_t>(buffer_bytes, 4096);
   expect_outcome(read_with(PcapReaderChoice::fast, add, ahead_bytes, filter, true), reference, what + " (read ahead)");
+  expect_outcome(read_with(PcapReaderChoice::fast, add, buffer_bytes, filter, false, false), reference,
+                 what + " (read, not mapped)");
   return fast;
 }
 
@@ -414,6 +422,7 @@ TEST(FastReader, RecordsBeyondTheSnapLengthReadAsLibpcapReadsThem) {
 
 // Every cut of a capture, in every source: the same packets before the damage, the same error.
 TEST(FastReader, EveryTruncationReportsAsLibpcapDoes) {
+  TempDir dir;
   synth::PcapWriter writer(1, false, 120);
   for (uint32_t i = 0; i < 6; ++i) writer.add(1000 * (i + 1), tcp_frame(i, i * 30));
   const Bytes whole = writer.bytes();
@@ -423,6 +432,9 @@ TEST(FastReader, EveryTruncationReportsAsLibpcapDoes) {
       const std::string what = "cut at " + std::to_string(length);
       expect_same(memory("cut.pcap", cut), what, 61);
       expect_same(memory("cut.pcap", cut), what, 4096);
+      // From a file: mapped, the cut is where the mapping ends.
+      const std::string file = dir.write("cut.pcap", cut);
+      expect_same([&](CaptureSet& capture) { capture.add_path(file); }, what + " file", 4096);
       if (length % 7 == 0) {
         expect_same(memory("cut.pcap.gz", gzip(cut)), what + " gzip", 100);
         expect_same(memory("cut.pcap.zst", zstd(cut)), what + " zstd", 100);
@@ -453,6 +465,7 @@ TEST(FastReader, RandomDamageReadsAsLibpcapReadsIt) {
   const std::vector<Bytes> seeds = {generated(true, 40), byte_swapped(generated(false, 40)),
                                     generated(false, 40, 200)};
   std::mt19937 random(20240601);
+  TempDir dir;
   uint64_t packets = 0, errors = 0;
   for (int iteration = 0; iteration < 1500; ++iteration) {
     const Bytes& seed = seeds[static_cast<size_t>(iteration) % seeds.size()];
@@ -467,12 +480,141 @@ TEST(FastReader, RandomDamageReadsAsLibpcapReadsIt) {
     const size_t buffer = buffer_sizes[random() % buffer_sizes.size()];
     const Outcome run = expect_same(memory("fuzz-" + std::to_string(iteration), damaged),
                                 "iteration " + std::to_string(iteration), buffer);
+    if (iteration % 5 == 0) {  // from a file too, which is mapped
+      const std::string file = dir.write("fuzz.pcap", damaged);
+      expect_same([&](CaptureSet& capture) { capture.add_path(file); },
+                  "iteration " + std::to_string(iteration) + " file", buffer);
+    }
     packets += run.packets.size();
     errors += run.stats.errors.size();
     if (::testing::Test::HasFailure()) break;
   }
   EXPECT_GT(packets, 1000u);
   EXPECT_GT(errors, 100u);
+}
+
+// ---- files that change while they are read ----
+
+// The packets of `bytes` as the reader hands them out from memory.
+std::vector<Seen> packets_of(const Bytes& bytes) {
+  return read_with(PcapReaderChoice::fast, memory("whole.pcap", bytes)).packets;
+}
+
+// Reads `file` (mapped: the default), calling `change` once `after` packets were read.
+Outcome read_changing(const std::string& file, size_t after, const std::function<void()>& change) {
+  CaptureSet capture;
+  EXPECT_TRUE(capture.add_path(file));
+  Outcome run;
+  Packet packet;
+  for (size_t i = 0; i < 5'000'000 && capture.next(packet); ++i) {
+    run.packets.push_back(seen_of(packet));
+    if (run.packets.size() == after) change();
+  }
+  run.stats = capture.stats();
+  return run;
+}
+
+// A page of a mapped file that can no longer be read reads as zeros and marks the mapping; the
+// process does not die of SIGBUS.
+TEST(FileMapping, APageCutOffWhileMappedReadsAsZerosAndIsReported) {
+  TempDir dir;
+  const long page = ::sysconf(_SC_PAGESIZE);
+  ASSERT_GT(page, 0);
+  const std::string file = dir.write("pages.bin", Bytes(static_cast<size_t>(page) * 4, 0xab));
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  {
+    std::unique_ptr<capture_detail::FileMapping> mapping = capture_detail::FileMapping::open(fd);
+    ASSERT_NE(mapping, nullptr);
+    ASSERT_EQ(mapping->size(), static_cast<size_t>(page) * 4);
+    EXPECT_EQ(mapping->data()[0], 0xab);
+    EXPECT_FALSE(mapping->faulted());
+    std::filesystem::resize_file(file, static_cast<uintmax_t>(page));
+    const volatile uint8_t* bytes = mapping->data();
+    EXPECT_EQ(bytes[2 * page + 5], 0);  // past the new end: a fault, repaired
+    EXPECT_TRUE(mapping->faulted());
+    EXPECT_EQ(bytes[0], 0xab);          // before it: the file's own bytes
+    EXPECT_EQ(mapping->file_size(), static_cast<uint64_t>(page));
+    EXPECT_FALSE(mapping->grow());
+  }
+  ::close(fd);
+}
+
+// A SIGBUS that is not a guarded mapping's still ends the process, as without the handler
+// (exit 4: the process went on; exit 3: nothing could be mapped).
+TEST(FileMappingDeathTest, OtherBusErrorsStillEndTheProcess) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  TempDir dir;
+  const std::string file = dir.write("one.bin", Bytes(100, 1));
+  EXPECT_EXIT(
+      {
+        const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+        auto mapping = capture_detail::FileMapping::open(fd);  // installs the handler
+        if (mapping == nullptr) std::_Exit(3);
+        ::raise(SIGBUS);
+        std::_Exit(4);
+      },
+      [](int status) {
+        // Killed by the signal; or, in a sanitizer build, ended by the sanitizer's own handler,
+        // which was there before and is handed what is not a mapping's.
+        return (WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS) ||
+               (WIFEXITED(status) && WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 3 && WEXITSTATUS(status) != 4);
+      },
+      "");
+}
+
+// A capture cut short while it is read, mapped: one error, and the packets before it are the
+// file's. The rest of the last page of a file cut short reads as zeros, so the one packet that
+// spans the cut may end in zeros; no packet is made of them.
+TEST(FastReader, AFileCutShortWhileMappedEndsInAnErrorNotACrash) {
+  TempDir dir;
+  const Bytes bytes = generated(false, 3000);
+  ASSERT_GT(bytes.size(), 2u << 20);
+  const std::vector<Seen> expected = packets_of(bytes);
+  std::vector<size_t> expected_offsets;  // where each record starts in the file
+  for (size_t at = 24; at + 16 <= bytes.size();) {
+    expected_offsets.push_back(at);
+    at += 16 + (bytes[at + 8] | bytes[at + 9] << 8 | bytes[at + 10] << 16 | static_cast<size_t>(bytes[at + 11]) << 24);
+  }
+  ASSERT_EQ(expected_offsets.size(), expected.size());
+  for (const size_t cut : {bytes.size() / 3, (bytes.size() / 2) & ~size_t{4095}, size_t{200'000}}) {
+    const std::string what = "cut to " + std::to_string(cut);
+    const std::string file = dir.write("shrinking.pcap", bytes);
+    const Outcome run = read_changing(file, 100, [&] { std::filesystem::resize_file(file, cut); });
+    const std::vector<Seen>& seen = run.packets;
+    const CaptureStats& stats = run.stats;
+    ASSERT_EQ(stats.errors.size(), 1u) << what << ": " << describe(stats);
+    EXPECT_LT(seen.size(), expected.size()) << what;
+    EXPECT_GE(seen.size(), 100u) << what;
+    for (size_t i = 0; i < seen.size() && i < expected.size(); ++i) {
+      if (seen[i] == expected[i]) continue;
+      Seen zeroed = expected[i];  // the file's packet, with zeros from the cut on
+      const size_t data_at = expected_offsets[i] + 16;
+      for (size_t b = 0; b < zeroed.bytes.size(); ++b) {
+        if (data_at + b >= cut) zeroed.bytes[b] = 0;
+      }
+      EXPECT_TRUE(i + 1 == seen.size() && data_at < cut && data_at + zeroed.bytes.size() > cut && seen[i] == zeroed)
+          << what << ": packet " << i << " of " << seen.size() << " is not the file's";
+      break;
+    }
+  }
+}
+
+// A capture that grows while it is read, as one still being written: read to its new end, as
+// read() would.
+TEST(FastReader, AFileThatGrowsWhileMappedIsReadToItsNewEnd) {
+  TempDir dir;
+  const Bytes bytes = generated(true, 2000);
+  const std::vector<Seen> expected = packets_of(bytes);
+  const size_t first = bytes.size() / 2;
+  const std::string file = dir.write("growing.pcap", Bytes(bytes.begin(), bytes.begin() + static_cast<long>(first)));
+  const Outcome run = read_changing(file, 50, [&] {
+    std::ofstream out(file, std::ios::binary | std::ios::app);
+    out.write(reinterpret_cast<const char*>(bytes.data() + first), static_cast<std::streamsize>(bytes.size() - first));
+  });
+  EXPECT_TRUE(run.stats.errors.empty()) << describe(run.stats);
+  EXPECT_EQ(run.packets.size(), expected.size());
+  EXPECT_TRUE(run.packets == expected);
 }
 
 }  // namespace

@@ -194,9 +194,14 @@ struct CaptureSet::Impl {
         const size_t have = input->stream->peek(header, sizeof header);
         // Headers the own reader does not take (and damaged ones) get libpcap's verdict.
         if (PcapReader::supports(header, have)) {
+          PcapReader::Fill fill = PcapReader::Fill::read;
+          if (inputs.size() == 1 && input->stream->compression() != capture_detail::Compression::none) {
+            if (options.read_ahead) fill = PcapReader::Fill::read_ahead;
+          } else if (inputs.size() == 1 && options.map_file) {
+            fill = PcapReader::Fill::map;
+          }
           input->pcap_reader = std::make_unique<PcapReader>(
-              *input->stream, buffer_bytes != 0 ? buffer_bytes : min_read_buffer_bytes,
-              options.read_ahead && inputs.size() == 1 && input->stream->compression() != capture_detail::Compression::none);
+              *input->stream, buffer_bytes != 0 ? buffer_bytes : min_read_buffer_bytes, fill);
           advance(*input);
           continue;
         }

@@ -80,8 +80,17 @@ bool PcapReader::supports(const uint8_t* header, size_t length) {
 // before: records are at most this long.
 constexpr size_t carry_bytes = record_header_bytes + maximum_snaplen;
 
-PcapReader::PcapReader(ByteStream& stream, size_t buffer_bytes, bool read_ahead)
-    : stream_(stream), read_ahead_(read_ahead) {
+PcapReader::PcapReader(ByteStream& stream, size_t buffer_bytes, Fill fill)
+    : stream_(stream), read_ahead_(fill == Fill::read_ahead) {
+  if (fill == Fill::map) {
+    // The mapping starts at the file's first byte, where the stream's bytes start too.
+    mapping_ = FileMapping::open(stream.mappable_fd());
+    if (mapping_ != nullptr) {
+      data_ = mapping_->data();
+      end_ = mapping_->size();
+      return;
+    }
+  }
   if (!read_ahead_) {
     buffer_.resize(std::max(buffer_bytes, record_header_bytes + file_header_bytes));
     data_ = buffer_.data();
@@ -176,11 +185,43 @@ PcapReader::Status PcapReader::fail(uint64_t offset, std::string message) {
   return Status::error;
 }
 
+// Every so often while a mapped file is walked (the record at `at` just taken): hands back the
+// pages behind it, and looks at the file's size. A file cut short since it was mapped reads as
+// zeros to the end of its last page, then faults: stop at its new end instead, as read() would,
+// or fail if the record just taken reaches past it. Returns false then.
+bool PcapReader::check_mapping(size_t at) {
+  next_check_ = at + mapped_check_bytes;
+  mapping_->release_before(at);
+  const uint64_t now = mapping_->file_size();
+  if (now >= end_) return true;
+  if (now < position_) return false;
+  end_ = static_cast<size_t>(now);
+  return true;
+}
+
+PcapReader::Status PcapReader::fail_mapping(uint64_t offset) {
+  const uint64_t now = mapping_->file_size();
+  if (now < mapping_->size()) {
+    return fail(offset, "the file shrank to " + std::to_string(now) + " bytes while it was read (it had " +
+                            std::to_string(mapping_->size()) + ")");
+  }
+  return fail(offset, "part of the file could not be read (an I/O error)");
+}
+
 // ensure() when the bytes are not there yet: makes `count` unread bytes available at
 // data_[position_], reading as much as fits.
 // Returns false at the end of the stream (or on a stream error) with fewer bytes there.
 bool PcapReader::refill(size_t count) {
   if (read_ahead_) return ensure_ahead(count);
+  if (mapping_ != nullptr) {
+    // The end of the mapping: the file may have grown since it was mapped, as a capture still
+    // being written does; read() would find those bytes too.
+    if (!mapping_->faulted() && mapping_->grow()) {
+      data_ = mapping_->data();
+      end_ = mapping_->size();
+    }
+    return end_ - position_ >= count;
+  }
   if (at_end_) return false;
   if (count > buffer_.size()) {
     // Only a record larger than the buffer gets here, its length already checked: doubling
@@ -228,10 +269,17 @@ PcapReader::Status PcapReader::next_slow(PcapRecord& record) {
     return fail(0, "not a pcap file this reader handles");
   }
   const uint64_t offset = base_ + position_;
+  // A page read before this record (by whoever read the last record's bytes) was lost.
+  if (mapping_ != nullptr && mapping_->faulted()) return fail_mapping(offset);
   if (!ensure(record_header_bytes)) {
+    if (mapping_ != nullptr && mapping_->faulted()) return fail_mapping(offset);
     if (!stream_.error().empty()) return fail(offset, stream_.error());
     const size_t have = end_ - position_;
-    if (have == 0) return Status::end;
+    if (have == 0) {
+      // The end: the pages still mapped need not stay resident while the analysis finishes.
+      if (mapping_ != nullptr) mapping_->release_all();
+      return Status::end;
+    }
     return fail(offset, truncated_message("header bytes", record_header_bytes, have));
   }
   const uint32_t caplen = get32(data_ + position_ + 8);
@@ -240,6 +288,7 @@ PcapReader::Status PcapReader::next_slow(PcapRecord& record) {
                             ", bigger than snaplen of " + std::to_string(snapshot_));
   }
   if (!ensure(record_header_bytes + caplen)) {
+    if (mapping_ != nullptr && mapping_->faulted()) return fail_mapping(offset);
     if (!stream_.error().empty()) return fail(offset, stream_.error());
     const size_t have = end_ - position_ - record_header_bytes;
     // libpcap first reads up to the snap length, then skips the rest of a longer record.

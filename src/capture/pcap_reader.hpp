@@ -1,5 +1,6 @@
 #pragma once
-// A classic pcap reader that walks records in place in one large reused buffer. It gives the
+// A classic pcap reader that walks records in place: in a mapping of the file, or in one large
+// reused buffer that the file is read into. It gives the
 // same packets, lengths, timestamps and errors as libpcap's savefile reader, without libpcap's
 // copy of every packet and its stdio round trips. Files it cannot read exactly as libpcap
 // would (old versions, the modified record format, link types libpcap rewrites) stay with
@@ -7,6 +8,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <deque>
 #include <memory>
@@ -14,6 +16,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "capture/mapping.hpp"
 
 namespace rstscope::capture_detail {
 
@@ -38,11 +42,15 @@ class PcapReader {
   // as libpcap does; anything else, including a short or invalid header, goes to libpcap.
   static bool supports(const uint8_t* header, size_t length);
 
+  // How the bytes reach the reader. `read`: read() into the buffer. `read_ahead`: a thread of
+  // its own reads (and decompresses) the stream into buffers while the records of the previous
+  // one are walked; the stream is then its alone. `map`: a plain regular file is mapped and its
+  // records walked where they lie, with no copy out of the page cache (anything else is read).
+  enum class Fill : uint8_t { read, read_ahead, map };
+
   // Reads from `stream`, which must be positioned at the file header; does not own it.
-  // `buffer_bytes` is the read buffer; it grows once if a record needs more. With
-  // `read_ahead`, a thread of its own reads (and decompresses) the stream into buffers of that
-  // size while the records of the previous one are walked; the stream is then its alone.
-  PcapReader(ByteStream& stream, size_t buffer_bytes, bool read_ahead = false);
+  // `buffer_bytes` is the read buffer; it grows once if a record needs more.
+  PcapReader(ByteStream& stream, size_t buffer_bytes, Fill fill = Fill::read);
   ~PcapReader();
   PcapReader(const PcapReader&) = delete;
   PcapReader& operator=(const PcapReader&) = delete;
@@ -60,6 +68,7 @@ class PcapReader {
     return next_slow(record);
   }
   uint32_t link_type() const { return link_type_; }  // LINKTYPE_* value
+  bool mapped() const { return mapping_ != nullptr; }
   const std::string& error() const { return error_; }
   uint64_t error_offset() const { return error_offset_; }
 
@@ -79,7 +88,7 @@ class PcapReader {
   void fill_chunks();
   Status next_slow(PcapRecord& record);
   // The record whose header is at `header` and whose `caplen` bytes follow it in the buffer.
-  Status take(PcapRecord& record, const uint8_t* header, uint32_t caplen) {
+  [[gnu::always_inline]] Status take(PcapRecord& record, const uint8_t* header, uint32_t caplen) {
     // libpcap reads the time fields as signed in files of this host's byte order and as
     // unsigned in swapped ones; only damaged or far-future files can tell, but keep it exact.
     const uint32_t raw_seconds = get32(header), raw_fraction = get32(header + 4);
@@ -90,6 +99,18 @@ class PcapReader {
     record.origlen = get32(header + 12);
     record.data = header + record_header_bytes;
     position_ += record_header_bytes + caplen;
+    if (mapping_ != nullptr) {
+      // Every line of the next few kilobytes: a mapping is read straight from memory, and the
+      // hardware does not prefetch across its pages by itself.
+      const size_t until = std::min(end_, position_ + mapped_prefetch_bytes);
+      for (; prefetched_ < until; prefetched_ += 64) __builtin_prefetch(data_ + prefetched_);
+      const auto at = static_cast<size_t>(header - data_);
+      // A header of zeros is also what the rest of the last page of a file cut short since it
+      // was mapped reads as: rare in a capture, so look at the file's size then.
+      const bool suspect = (raw_seconds | caplen) == 0;
+      if (((at >= next_check_ || suspect) && !check_mapping(at)) || mapping_->faulted()) return fail_mapping(at);
+      return Status::packet;
+    }
     // The next record's header and the start of its frame (all that decoding reads of a usual
     // one): one record ahead is enough lead to find them in cache, and no line is fetched in
     // vain. A prefetch past the bytes read so far is harmless (an address, not a pointer).
@@ -99,6 +120,8 @@ class PcapReader {
     return Status::packet;
   }
   Status fail(uint64_t offset, std::string message);
+  Status fail_mapping(uint64_t offset);
+  bool check_mapping(size_t at);
   uint32_t get32(const uint8_t* at) const {
     uint32_t value;
     std::memcpy(&value, at, 4);
@@ -107,7 +130,7 @@ class PcapReader {
 
   ByteStream& stream_;
   std::vector<uint8_t> buffer_;
-  uint8_t* data_ = nullptr;  // the bytes being walked: buffer_, or the current chunk's
+  const uint8_t* data_ = nullptr;  // the bytes being walked: buffer_, the current chunk's, or the mapping
   size_t position_ = 0;  // next unread byte in buffer_
   size_t end_ = 0;       // end of the bytes read into buffer_
   uint64_t base_ = 0;    // stream offset of buffer_[0]
@@ -119,6 +142,12 @@ class PcapReader {
   uint32_t snapshot_ = 0;
   std::string error_;
   uint64_t error_offset_ = 0;
+
+  // Mapped: the file's bytes, how far ahead of the records they were prefetched, and where
+  // the next check of the file's size falls (the pages behind are handed back there too).
+  static constexpr size_t mapped_prefetch_bytes = 4096, mapped_check_bytes = 512u << 10;
+  std::unique_ptr<FileMapping> mapping_;
+  size_t prefetched_ = 0, next_check_ = 0;
 
   // Read-ahead: chunks go from `empty_` to the thread, back in `full_`, in stream order.
   bool read_ahead_ = false;

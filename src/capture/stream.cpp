@@ -63,6 +63,13 @@ std::unique_ptr<ByteStream> ByteStream::open_path(const std::string& path, std::
   return stream;
 }
 
+int ByteStream::mappable_fd() const {
+  if (!owns_fd_ || is_memory_ || compression_ != Compression::none) return -1;
+  struct stat info {};
+  if (::fstat(fd_, &info) != 0 || !S_ISREG(info.st_mode)) return -1;
+  return fd_;
+}
+
 std::unique_ptr<ByteStream> ByteStream::open_memory(std::vector<uint8_t> bytes) {
   std::unique_ptr<ByteStream> stream(new ByteStream());
   stream->memory_ = std::move(bytes);

@@ -30,6 +30,9 @@ class ByteStream {
   Compression compression() const { return compression_; }
   uint64_t delivered() const { return delivered_; }  // decompressed bytes handed out
   const std::string& error() const { return error_; }
+  // The descriptor of a plain, uncompressed regular file opened by path, whose bytes are the
+  // stream's from its first byte on: it can be mapped. -1 for anything else.
+  int mappable_fd() const;
 
   // A FILE* reading this stream, fully buffered with `buffer`; the stream must outlive it.
   // Closing the FILE* does not close the stream.

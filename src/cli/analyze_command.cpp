@@ -159,6 +159,7 @@ int run_analyze(const AnalyzeArguments& arguments) {
   CaptureOptions capture_options;
   capture_options.filter = arguments.filter;
   if (arguments.reader == "libpcap") capture_options.pcap_reader = PcapReaderChoice::libpcap;
+  if (arguments.reader == "read") capture_options.map_file = false;
   capture_options.read_ahead = arguments.threads > 1;
   CaptureSet capture(capture_options);
   for (const std::string& path : arguments.captures) capture.add_path(path);
@@ -218,9 +219,10 @@ void add_analyze_command(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"text", "json", "csv"}))
       ->capture_default_str();
   command->add_option("--filter", arguments->filter, "Only read packets matching this BPF filter");
-  // Hidden: reads classic pcap through libpcap, the reference the own reader is checked against.
+  // Hidden: reads classic pcap through libpcap, the reference the own reader is checked against,
+  // or with the own reader but read() into its buffer where it would map the file.
   command->add_option("--reader", arguments->reader, "Classic pcap reader")
-      ->check(CLI::IsMember({"fast", "libpcap"}))
+      ->check(CLI::IsMember({"fast", "read", "libpcap"}))
       ->group("");
   command->add_option("--fail-on", arguments->fail_on,
                       "Exit with status 1 when a reset of one of these causes (or a pattern of "

@@ -19,7 +19,7 @@ namespace rstscope {
 // handshakes are left whole: under a SYN flood they are the flood, evicted first under the
 // memory cap, and compacting them first only costs time.
 struct CompactionOptions {
-  int64_t closing_after_ns = 250'000'000;
+  int64_t closing_after_ns = 150'000'000;
   int64_t embryonic_after_ns = -1;
   int64_t active_after_ns = 5'000'000'000;
 };
