@@ -29,7 +29,9 @@ struct CaptureOptions {
   // A single plain classic pcap file is mapped and its records walked where they lie, which
   // skips the copy out of the page cache that read() makes (the benchmark capture: about 0.9 s
   // against 1.0 s with one thread). Several inputs are read instead, since each mapping keeps
-  // a few megabytes resident while the merge has them all open.
+  // a few megabytes resident while the merge has them all open. Pages handed back from a
+  // mapping interrupt the process's other running threads (their TLBs are flushed), so a
+  // caller with threads busy beside the reader does better with read().
   bool map_file = true;
 };
 
