@@ -5,10 +5,10 @@
 // copy of every packet and its stdio round trips. Files it cannot read exactly as libpcap
 // would (old versions, the modified record format, link types libpcap rewrites) stay with
 // libpcap: see PcapReader::supports().
+#include <algorithm>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <algorithm>
 #include <cstring>
 #include <deque>
 #include <memory>
@@ -68,7 +68,6 @@ class PcapReader {
     return next_slow(record);
   }
   uint32_t link_type() const { return link_type_; }  // LINKTYPE_* value
-  bool mapped() const { return mapping_ != nullptr; }
   const std::string& error() const { return error_; }
   uint64_t error_offset() const { return error_offset_; }
 
