@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/chunked_fifo.hpp"
 #include "core/stats.hpp"
 #include "track/observations.hpp"
 #include "track/reset_context.hpp"
@@ -150,7 +151,7 @@ class Tracker {
   ConnectionTable table_;
   TrackStats stats_;  // but for the compaction counts, which are the table's
   // Open contexts in RST order; `pending_base_` is the sequence number of the front.
-  std::deque<ResetContext> pending_;
+  ChunkedFifo<ResetContext, 32> pending_;
   std::deque<uint64_t> pending_links_;  // per context: the previous one of its connection
   uint64_t pending_base_ = 0;
   std::vector<std::pair<uint64_t, ConnectionTable::Handle>> ending_;  // the connections a tick ends, by id
