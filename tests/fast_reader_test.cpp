@@ -13,6 +13,8 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -536,6 +538,59 @@ TEST(FileMapping, APageCutOffWhileMappedReadsAsZerosAndIsReported) {
     EXPECT_EQ(bytes[0], 0xab);          // before it: the file's own bytes
     EXPECT_EQ(mapping->file_size(), static_cast<uint64_t>(page));
     EXPECT_FALSE(mapping->grow());
+  }
+  ::close(fd);
+}
+
+// The bytes of the mapping that starts at `data` that are in the process's resident memory, as
+// /proc/self/smaps counts them.
+size_t resident_bytes(const uint8_t* data) {
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool in_mapping = false;
+  while (std::getline(smaps, line)) {
+    unsigned long long start = 0, end = 0;
+    if (std::sscanf(line.c_str(), "%llx-%llx ", &start, &end) == 2 && line.find(' ') > line.find('-')) {
+      in_mapping = start == reinterpret_cast<uintptr_t>(data);
+    } else if (in_mapping && line.rfind("Rss:", 0) == 0) {
+      return std::stoull(line.substr(4)) * 1024;
+    }
+  }
+  ADD_FAILURE() << "no mapping at the data's address in /proc/self/smaps";
+  return 0;
+}
+
+// Pages behind the reader gather up to a release step and are then handed back together: the
+// mapping's resident memory stays bounded by the step, and a larger step hands back less often.
+TEST(FileMapping, PagesBehindTheReaderAreHandedBackAStepAtATime) {
+  TempDir dir;
+  constexpr size_t size = 24u << 20, check = 512u << 10;
+  const std::string file = dir.write("pages.bin", Bytes(size, 0x5a));
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  for (const size_t step : {capture_detail::FileMapping::default_release_step, size_t{4u << 20}}) {
+    std::unique_ptr<capture_detail::FileMapping> mapping = capture_detail::FileMapping::open(fd, step);
+    ASSERT_NE(mapping, nullptr);
+    const volatile uint8_t* bytes = mapping->data();
+    size_t peak = 0, hand_backs = 0, before = 0;
+    unsigned sum = 0;
+    for (size_t offset = 0; offset < size; offset += 4096) {
+      sum += bytes[offset];
+      if (offset % check != 0) continue;
+      before = resident_bytes(mapping->data());
+      peak = std::max(peak, before);
+      mapping->release_before(offset);
+      if (resident_bytes(mapping->data()) < before) ++hand_backs;
+    }
+    EXPECT_EQ(sum, 0x5au * (size / 4096));
+    // A step gathers, plus what was read since the last check and what the kernel mapped
+    // around the last fault: the whole folio the page cache holds it in, up to 2 MiB.
+    EXPECT_GE(peak, step) << step;
+    EXPECT_LE(peak, step + check + (2u << 20)) << step;
+    EXPECT_GE(hand_backs, size / (step + check) - 1) << step;
+    EXPECT_LE(hand_backs, size / step) << step;
+    mapping->release_all();
+    EXPECT_EQ(resident_bytes(mapping->data()), 0u) << step;
   }
   ::close(fd);
 }

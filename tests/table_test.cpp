@@ -35,6 +35,45 @@ Address v6(uint64_t high, uint64_t low) {
 
 bool same_key(const ConnectionKey& a, const ConnectionKey& b) { return a == b; }
 
+// The key's low side as the order of addresses then ports defines it, written the plain way.
+ConnectionKey key_by_definition(const Segment& segment) {
+  const bool source_low = segment.src < segment.dst ||
+                          (segment.src == segment.dst && segment.sport <= segment.dport);
+  const Address& low = source_low ? segment.src : segment.dst;
+  const Address& high = source_low ? segment.dst : segment.src;
+  ConnectionKey key;
+  key.low_bytes = low.bytes;
+  key.high_bytes = high.bytes;
+  key.tail = uint64_t{source_low ? segment.sport : segment.dport} |
+             uint64_t{source_low ? segment.dport : segment.sport} << 16 | uint64_t{low.family} << 32;
+  return key;
+}
+
+TEST(ConnectionKey, LowSideIsTheLowerAddressThenPortInBothDirections) {
+  std::mt19937_64 random(11);
+  // Few distinct values, so that high words, whole addresses and ports often tie.
+  auto pick = [&](std::initializer_list<uint64_t> values) { return *(values.begin() + random() % values.size()); };
+  for (size_t i = 0; i < 200000; ++i) {
+    auto address = [&]() {
+      switch (random() % 4) {
+        case 0: return v4(static_cast<uint32_t>(pick({0, 1, 0xc0000201, 0xc0000202, 0xffffffff})));
+        case 1: return v6(pick({0, 1, 0x20010db800000000ull, ~0ull}), pick({0, 1, 0x8000000000000000ull, ~0ull}));
+        case 2: return v6(random(), random());
+        default: return v4(static_cast<uint32_t>(random()));
+      }
+    };
+    Segment segment = segment_between(address(), static_cast<uint16_t>(pick({0, 1, 443, 65535})), address(),
+                                      static_cast<uint16_t>(pick({0, 1, 443, 65535})));
+    if (i % 5 == 0) segment.dst = segment.src;
+    if (i % 7 == 0) segment.src.family = static_cast<uint8_t>(pick({0, 4, 6}));
+    const ConnectionKey key = ConnectionKey::of(segment);
+    ASSERT_TRUE(same_key(key, key_by_definition(segment))) << i;
+    Segment reply = segment_between(segment.dst, segment.dport, segment.src, segment.sport);
+    ASSERT_TRUE(same_key(ConnectionKey::of(reply), key)) << i;
+    ASSERT_EQ(key.hash(), ConnectionKey::of(reply).hash());
+  }
+}
+
 TEST(ConnectionTable, KeysOfBothFamiliesComeBackWholeAndStayApart) {
   std::mt19937_64 random(7);
   ConnectionTable table(1 << 16);

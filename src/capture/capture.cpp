@@ -201,7 +201,9 @@ struct CaptureSet::Impl {
             fill = PcapReader::Fill::map;
           }
           input->pcap_reader = std::make_unique<PcapReader>(
-              *input->stream, buffer_bytes != 0 ? buffer_bytes : min_read_buffer_bytes, fill);
+              *input->stream, buffer_bytes != 0 ? buffer_bytes : min_read_buffer_bytes, fill,
+              options.mapped_release_step != 0 ? options.mapped_release_step
+                                               : capture_detail::FileMapping::default_release_step);
           advance(*input);
           continue;
         }

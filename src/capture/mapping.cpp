@@ -73,7 +73,7 @@ void install_handler() {
 
 }  // namespace
 
-std::unique_ptr<FileMapping> FileMapping::open(int fd) {
+std::unique_ptr<FileMapping> FileMapping::open(int fd, size_t release_step) {
   std::call_once(install_once, install_handler);
   if (!handler_installed || fd < 0) return nullptr;
   struct stat info {};
@@ -87,6 +87,7 @@ std::unique_ptr<FileMapping> FileMapping::open(int fd) {
   std::unique_ptr<FileMapping> mapping(new FileMapping());
   mapping->fd_ = fd;
   mapping->slot_ = slot;
+  mapping->release_step_ = release_step;
   guards[slot].faulted.store(false, std::memory_order_relaxed);
   mapping->faulted_ = &guards[slot].faulted;
   if (!mapping->map(static_cast<size_t>(info.st_size))) return nullptr;
@@ -140,8 +141,18 @@ bool FileMapping::grow() {
 }
 
 void FileMapping::release_before(size_t offset) {
-  // The last page's bytes end at size_, but the page is whole.
-  const size_t until = (offset >= size_ ? size_ + (page_bytes - 1) : offset) & ~(page_bytes - 1);
+  if (offset >= size_) {
+    release_all();
+    return;
+  }
+  const size_t until = offset & ~(page_bytes - 1);
+  if (until >= released_ + release_step_) hand_back(until);
+}
+
+// The last page's bytes end at size_, but the page is whole.
+void FileMapping::release_all() { hand_back((size_ + (page_bytes - 1)) & ~(page_bytes - 1)); }
+
+void FileMapping::hand_back(size_t until) {
   if (until <= released_) return;
   ::madvise(const_cast<uint8_t*>(data_) + released_, until - released_, MADV_DONTNEED);
   released_ = until;

@@ -14,10 +14,19 @@ namespace rstscope::capture_detail {
 
 class FileMapping {
  public:
+  // How many bytes of pages behind the reader gather before they are handed back, when no
+  // other thread of the process is busy (see open()).
+  static constexpr size_t default_release_step = 512u << 10;
+
   // Maps the regular file open on `fd` (not owned; it must stay open) from its first byte.
   // Returns nullptr when it cannot: not a regular file, empty, no address space, or too many
   // mappings open at once. The caller then reads the file instead.
-  static std::unique_ptr<FileMapping> open(int fd);
+  //
+  // Pages behind the reader are handed back `release_step` bytes at a time. Each time costs the
+  // other cores that run the process's threads an interrupt to flush their TLBs, so a process
+  // with busy threads beside the reader does better with a larger step, at the price of that
+  // much more resident memory.
+  static std::unique_ptr<FileMapping> open(int fd, size_t release_step = default_release_step);
   ~FileMapping();
   FileMapping(const FileMapping&) = delete;
   FileMapping& operator=(const FileMapping&) = delete;
@@ -31,21 +40,25 @@ class FileMapping {
   uint64_t file_size() const;
   // Maps the file again if it has grown since; returns true if size() grew. data() may move.
   bool grow();
-  // The bytes before `offset` will not be read again: their pages leave the process's
-  // resident memory (they stay in the page cache, and would read the same if touched).
+  // The bytes before `offset` will not be read again: once a release step of them has gathered,
+  // their pages leave the process's resident memory (they stay in the page cache, and would
+  // read the same if touched).
   void release_before(size_t offset);
   // Nothing more will be read: every page leaves the process's resident memory.
-  void release_all() { release_before(size_); }
+  void release_all();
 
  private:
   FileMapping() = default;
   bool map(size_t size);
   void unmap();
+  // Hands back the pages before `until` (a page boundary) that are not yet.
+  void hand_back(size_t until);
 
   int fd_ = -1;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
   size_t released_ = 0;  // pages before this offset were handed back
+  size_t release_step_ = default_release_step;
   int slot_ = -1;        // in the fault handler's table
   const std::atomic<bool>* faulted_ = nullptr;
 };

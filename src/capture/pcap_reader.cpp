@@ -80,11 +80,11 @@ bool PcapReader::supports(const uint8_t* header, size_t length) {
 // before: records are at most this long.
 constexpr size_t carry_bytes = record_header_bytes + maximum_snaplen;
 
-PcapReader::PcapReader(ByteStream& stream, size_t buffer_bytes, Fill fill)
+PcapReader::PcapReader(ByteStream& stream, size_t buffer_bytes, Fill fill, size_t release_step)
     : stream_(stream), read_ahead_(fill == Fill::read_ahead) {
   if (fill == Fill::map) {
     // The mapping starts at the file's first byte, where the stream's bytes start too.
-    mapping_ = FileMapping::open(stream.mappable_fd());
+    mapping_ = FileMapping::open(stream.mappable_fd(), release_step);
     if (mapping_ != nullptr) {
       data_ = mapping_->data();
       end_ = mapping_->size();

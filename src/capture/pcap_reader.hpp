@@ -49,8 +49,10 @@ class PcapReader {
   enum class Fill : uint8_t { read, read_ahead, map };
 
   // Reads from `stream`, which must be positioned at the file header; does not own it.
-  // `buffer_bytes` is the read buffer; it grows once if a record needs more.
-  PcapReader(ByteStream& stream, size_t buffer_bytes, Fill fill = Fill::read);
+  // `buffer_bytes` is the read buffer; it grows once if a record needs more. A mapped file's
+  // pages are handed back `release_step` bytes at a time (see FileMapping::open).
+  PcapReader(ByteStream& stream, size_t buffer_bytes, Fill fill = Fill::read,
+             size_t release_step = FileMapping::default_release_step);
   ~PcapReader();
   PcapReader(const PcapReader&) = delete;
   PcapReader& operator=(const PcapReader&) = delete;

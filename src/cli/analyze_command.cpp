@@ -160,11 +160,12 @@ int run_analyze(const AnalyzeArguments& arguments) {
   capture_options.filter = arguments.filter;
   if (arguments.reader == "libpcap") capture_options.pcap_reader = PcapReaderChoice::libpcap;
   capture_options.read_ahead = arguments.threads > 1;
-  // Mapped only when the reading is on the one thread's path. With more threads the reading
-  // thread has time to spare for read()'s copy, and the mapping's pages handed back as it goes
-  // would stop the other threads' cores to flush their TLBs (two threads on the benchmark
-  // capture: 0.61 s mapped against 0.57 s read, median of 9 interleaved runs).
-  capture_options.map_file = arguments.reader != "read" && arguments.threads <= 1;
+  capture_options.map_file = arguments.reader != "read";
+  // With threads busy beside the reader, every hand-back of the mapping's pages stops their
+  // cores to flush their TLBs. Two threads on the benchmark capture, median wall of 11
+  // interleaved runs: 0.86 s handing back every 512 KiB, 0.76 s every 1.5 MiB, 0.73 s every
+  // 8.5 MiB, and 0.80 s with read() instead of the mapping.
+  if (arguments.threads > 1) capture_options.mapped_release_step = 4u << 20;
   CaptureSet capture(capture_options);
   for (const std::string& path : arguments.captures) capture.add_path(path);
 
