@@ -93,7 +93,15 @@ class Tracker {
     for (size_t i = 0; i < count && i < slot_ahead; ++i) table_.prefetch_slot(hashes[i]);
     for (size_t i = 0; i < count; ++i) {
       if (i + slot_ahead < count) table_.prefetch_slot(hashes[i + slot_ahead]);
-      if (i + entry_ahead < count) table_.prefetch_entry(hashes[i + entry_ahead]);
+      if (i + entry_ahead < count) {
+        table_.prefetch_entry(hashes[i + entry_ahead]);
+        // The segment itself: handed over by the reading thread, it sits in the other core's
+        // cache, and fetched ahead the tracker's thread took 4-5 % less CPU (two threads, wall
+        // 0.78 s against 0.79-0.83 s). With one thread it is in cache already, and costs nothing.
+        const char* segment = reinterpret_cast<const char*>(segments + i + entry_ahead);
+        for (size_t line = 0; line < sizeof(Segment); line += 64) __builtin_prefetch(segment + line);
+        __builtin_prefetch(segment + sizeof(Segment) - 1);
+      }
       add(i, keys[i], hashes[i]);
     }
   }
