@@ -307,6 +307,9 @@ Fd connect_from_port(const Namespace& ns, const char* local_ip, uint16_t local_p
 void run_half_open_restart(Context& ctx) {
   ctx.expect = [](const host::KernelReset& record) {
     if (record.reason == "TCP_STATE") return only(Cause::abort);  // the crash, dropped by the router
+    // When the restarted client has not got through by the end (seen on a loaded machine), the
+    // server's socket closes at the end of the scenario with the client's first line unread.
+    if (record.reason == "TCP_ABORT_ON_CLOSE") return only(Cause::abort_unread_data);
     return only(Cause::half_open);
   };
   Fd listener = listen_on(ctx.net.server, server_v4, ctx.port, 16);
@@ -331,7 +334,9 @@ void run_half_open_restart(Context& ctx) {
   ctx.did(fmt::format("the client lost its connection from port {} (its RST dropped in the router): a restart",
                       client_port));
   Fd again = connect_from_port(ctx.net.client, client_v4, client_port, server_v4, ctx.port);
-  const bool connected = again.valid() && wait_writable(again.get(), 3000);
+  // The SYN is sent again after 1 s and 3 s, then 7 s: on a loaded machine the first exchange
+  // can miss, and a 3 s wait ended just as the second try went out.
+  const bool connected = again.valid() && wait_writable(again.get(), 7500);
   ctx.did(fmt::format("the restarted client connected again from port {}: {}", client_port,
                       connected ? "after its SYN drew a challenge ACK and its RST cleared the old connection"
                                 : "it did not connect"));
