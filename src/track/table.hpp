@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/prefetch.hpp"
 #include "track/connection.hpp"
 
 namespace rstscope {
@@ -183,9 +184,7 @@ class ConnectionTable {
       for (size_t line = 0; line < sizeof(Entry4); line += 64) __builtin_prefetch(entry + line);
     } else {
       // 288 bytes at any 8-byte offset: up to six lines.
-      const auto* entry = reinterpret_cast<const char*>(&pool6_[index & ~v6_bit]);
-      for (size_t line = 0; line < sizeof(ConnectionRecord); line += 64) __builtin_prefetch(entry + line);
-      __builtin_prefetch(entry + sizeof(ConnectionRecord) - 1);
+      prefetch_object<sizeof(ConnectionRecord)>(&pool6_[index & ~v6_bit]);
     }
   }
   Connection& at(uint32_t index) {
