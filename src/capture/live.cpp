@@ -4,6 +4,7 @@
 #include <poll.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 namespace rstscope {
@@ -27,9 +28,10 @@ bool LiveCapture::open(const LiveOptions& options) {
   }
   pcap_set_snaplen(handle_, options.snaplen);
   pcap_set_promisc(handle_, options.promiscuous ? 1 : 0);
-  pcap_set_immediate_mode(handle_, 1);
+  pcap_set_immediate_mode(handle_, 0);
   pcap_set_buffer_size(handle_, options.buffer_bytes);
-  pcap_set_timeout(handle_, 100);
+  pcap_set_timeout(handle_, options.block_timeout_ms);
+  block_timeout_ms_ = options.block_timeout_ms;
   // Nanosecond stamps where the platform has them; microseconds are fine otherwise.
   pcap_set_tstamp_precision(handle_, PCAP_TSTAMP_PRECISION_NANO);
   const int status = pcap_activate(handle_);
@@ -101,6 +103,18 @@ LiveCapture::Next LiveCapture::next(Packet& packet, int timeout_ms) {
     }
   }
   return Next::timeout;
+}
+
+bool LiveCapture::next_before(Packet& packet, int64_t stopped_ns) {
+  for (;;) {
+    const Next result = next(packet, 20);
+    if (result == Next::packet) return packet.ts_ns <= stopped_ns;  // a later one: all were read
+    if (result != Next::timeout) return false;
+    const int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+    if (settled_ns(now_ns) >= stopped_ns) return false;
+  }
 }
 
 bool LiveCapture::drops(LiveDrops& drops) {

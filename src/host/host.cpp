@@ -122,6 +122,17 @@ int run_host(const HostOptions& options, std::FILE* out, std::FILE* err) {
   RunStats stats;
   uint64_t kernel_count = 0;
   const auto started = std::chrono::steady_clock::now();
+  auto wall_ns = [] {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  Packet packet;
+  Segment segment;
+  auto take = [&] {
+    ++stats.capture.packets;
+    stats.capture.bytes += packet.caplen;
+    if (decode(packet, segment, stats.decode) == DecodeResult::tcp) analyzer.add(segment);
+  };
   while (!stop_requested.load()) {
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     if (options.duration_seconds > 0 && elapsed >= options.duration_seconds) break;
@@ -133,20 +144,15 @@ int run_host(const HostOptions& options, std::FILE* out, std::FILE* err) {
     std::fflush(out);
     if (!capturing) continue;
     // Drain what the interface has, a bounded amount per round so kernel records keep flowing.
-    Packet packet;
-    Segment segment;
-    for (int i = 0; i < 512 && capture.next(packet, 0) == LiveCapture::Next::packet; ++i) {
-      ++stats.capture.packets;
-      stats.capture.bytes += packet.caplen;
-      if (decode(packet, segment, stats.decode) == DecodeResult::tcp) analyzer.add(segment);
-    }
-    const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
-    analyzer.advance(now);
+    for (int i = 0; i < 512 && capture.next(packet, 0) == LiveCapture::Next::packet; ++i) take();
+    const int64_t now = wall_ns();
+    analyzer.advance(capture.settled_ns(now));
     // Records older than the join window can no longer match.
     while (!recent.empty() && recent.front().ts_ns < now - 10'000'000'000) recent.pop_front();
   }
+  // What was captured before the stop and not read yet.
+  const int64_t stopped = wall_ns();
+  while (capturing && capture.next_before(packet, stopped)) take();
   ::sigaction(SIGINT, &old_int, nullptr);
   ::sigaction(SIGTERM, &old_term, nullptr);
   if (capturing) {
