@@ -75,8 +75,12 @@ ip -n "$ns_send" link set rslive-s up
 ip -n "$ns_capture" link set rslive-c up
 
 now() { date +%s.%N; }
+# User and system CPU time of a process so far, in clock ticks (its own threads; a child
+# process such as tshark's dumpcap is not counted).
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+ticks=$(getconf CLK_TCK)
 calc() { awk "BEGIN { printf \"%.10g\n\", $1 }"; }
-declare -A sent_rate captured dropped rsts lag
+declare -A sent_rate captured dropped rsts lag cpu_share
 
 # Starts `tool` capturing, replays the capture, stops the tool and records what it saw.
 run_tool() {
@@ -93,10 +97,12 @@ run_tool() {
   esac
   pid=$!
   sleep 2  # lets it open the interface
-  local result
+  local result cpu_before cpu_after
+  cpu_before=$(cpu_ticks "$pid")
   result=$(ip netns exec "$ns_send" "$replay" --interface rslive-s --pcap "$capture" --rate "$rate" --seconds 120)
   local sent_end
   sent_end=$(now)
+  cpu_after=$(cpu_ticks "$pid")
   kill -INT "$pid"
   # Bounded: a tool that has not finished 10 minutes after the last frame is stopped.
   local waited=0
@@ -107,6 +113,7 @@ run_tool() {
   finished=$(now)
   read -r _ frames _ seconds <<<"$result"
   sent_rate[$tool]+="$(calc "$frames / $seconds") "
+  cpu_share[$tool]+="$(calc "($cpu_after - $cpu_before) / $ticks / $seconds * 100") "
   lag[$tool]+="$(calc "$finished - $sent_end") "
   local got drop found
   case "$tool" in
@@ -127,8 +134,9 @@ run_tool() {
   captured[$tool]+="${got:-n/a} "
   dropped[$tool]+="${drop:-0} "
   rsts[$tool]+="$found "
-  printf '  %-10s sent %s frames at %.0f frames/s; captured %s, dropped %s, RSTs reported %s; finished %.2f s after the last frame\n' \
-    "$tool" "$frames" "$(calc "$frames / $seconds")" "${got:-n/a}" "${drop:-0}" "$found" "$(calc "$finished - $sent_end")"
+  printf '  %-10s sent %s frames at %.0f frames/s; captured %s, dropped %s, RSTs reported %s; %.0f %% of a core while they were sent; finished %.2f s after the last frame\n' \
+    "$tool" "$frames" "$(calc "$frames / $seconds")" "${got:-n/a}" "${drop:-0}" "$found" \
+    "$(calc "($cpu_after - $cpu_before) / $ticks / $seconds * 100")" "$(calc "$finished - $sent_end")"
   truth_frames=$frames
 }
 
@@ -148,12 +156,13 @@ truth=$(awk -v n="$truth_frames" 'NR > 1 && $1 <= n' "$capture.truth.tsv" | wc -
   echo "Capture: $(basename "$capture"), $truth_frames frames replayed into a veth (rate: $([[ "$rate" == 0 ]] && echo "as fast as the sender goes" || echo "$rate frames/s")); $runs runs; $(nproc) cores; $(date +%F)."
   echo "RSTs in the replayed frames (generator's truth): $truth."
   echo
-  echo "| tool | median send rate, frames/s | frames captured | kernel drops | RSTs reported | finished after the last frame, s |"
-  echo "|---|---:|---:|---:|---:|---:|"
+  echo "| tool | median send rate, frames/s | frames captured | kernel drops | RSTs reported | CPU while sent, % of a core | finished after the last frame, s |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
   for tool in "${tools[@]}"; do
-    printf '| %s | %.0f | %s | %s | %s | %.2f |\n' "$tool" "$(median <<<"${sent_rate[$tool]}")" \
+    printf '| %s | %.0f | %s | %s | %s | %.0f | %.2f |\n' "$tool" "$(median <<<"${sent_rate[$tool]}")" \
       "$(tr ' ' '\n' <<<"${captured[$tool]}" | grep -v '^$' | sort -u | tr '\n' ' ' | sed 's/ $//')" \
-      "$(median <<<"${dropped[$tool]}")" "$(median <<<"${rsts[$tool]}")" "$(median <<<"${lag[$tool]}")"
+      "$(median <<<"${dropped[$tool]}")" "$(median <<<"${rsts[$tool]}")" "$(median <<<"${cpu_share[$tool]}")" \
+      "$(median <<<"${lag[$tool]}")"
   done
   echo
   echo "rstscope's frames captured, drops and RSTs come from its final stats line. tshark's RSTs are"
