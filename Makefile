@@ -4,7 +4,7 @@ BUILD_SAN ?= build-sanitize
 SAMPLE ?= samples/mixed-resets.pcap
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build run test test-sanitize bench clean
+.PHONY: all deps build run test test-sanitize bench bench-live clean
 
 all: build
 
@@ -32,6 +32,10 @@ test-sanitize: deps $(BUILD_SAN)/build.ninja
 
 bench: build
 	bash bench/compare.sh
+
+# Needs root: replays a generated capture into a veth between two namespaces it creates.
+bench-live: build
+	bash bench/live.sh
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN)
