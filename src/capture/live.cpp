@@ -4,7 +4,7 @@
 #include <poll.h>
 
 #include <cerrno>
-#include <chrono>
+#include <ctime>
 #include <cstring>
 
 namespace rstscope {
@@ -105,15 +105,17 @@ LiveCapture::Next LiveCapture::next(Packet& packet, int timeout_ms) {
   return Next::timeout;
 }
 
+int64_t wall_clock_ns() {
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  return static_cast<int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+}
+
 bool LiveCapture::next_before(Packet& packet, int64_t stopped_ns) {
   for (;;) {
     const Next result = next(packet, 20);
     if (result == Next::packet) return packet.ts_ns <= stopped_ns;  // a later one: all were read
-    if (result != Next::timeout) return false;
-    const int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count();
-    if (settled_ns(now_ns) >= stopped_ns) return false;
+    if (result != Next::timeout || settled_ns(wall_clock_ns()) >= stopped_ns) return false;
   }
 }
 

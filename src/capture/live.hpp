@@ -25,6 +25,9 @@ struct LiveOptions {
   int block_timeout_ms = 50;
 };
 
+// The wall clock (CLOCK_REALTIME) in nanoseconds, the clock a live capture stamps packets with.
+int64_t wall_clock_ns();
+
 struct LiveDrops {
   uint64_t kernel_dropped = 0;     // ps_drop: no room in the buffer
   uint64_t interface_dropped = 0;  // ps_ifdrop: dropped by the interface or driver

@@ -51,12 +51,6 @@ void install_handler(int signal_number, void (*handler)(int)) {
   sigaction(signal_number, &action, nullptr);
 }
 
-int64_t wall_clock_ns() {
-  timespec now{};
-  clock_gettime(CLOCK_REALTIME, &now);
-  return static_cast<int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
-}
-
 void print_error(const std::string& message) {
   std::fprintf(stderr, "rstscope: error: %s\n", message.c_str());
 }

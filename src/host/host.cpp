@@ -122,10 +122,6 @@ int run_host(const HostOptions& options, std::FILE* out, std::FILE* err) {
   RunStats stats;
   uint64_t kernel_count = 0;
   const auto started = std::chrono::steady_clock::now();
-  auto wall_ns = [] {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  };
   Packet packet;
   Segment segment;
   auto take = [&] {
@@ -145,13 +141,13 @@ int run_host(const HostOptions& options, std::FILE* out, std::FILE* err) {
     if (!capturing) continue;
     // Drain what the interface has, a bounded amount per round so kernel records keep flowing.
     for (int i = 0; i < 512 && capture.next(packet, 0) == LiveCapture::Next::packet; ++i) take();
-    const int64_t now = wall_ns();
+    const int64_t now = wall_clock_ns();
     analyzer.advance(capture.settled_ns(now));
     // Records older than the join window can no longer match.
     while (!recent.empty() && recent.front().ts_ns < now - 10'000'000'000) recent.pop_front();
   }
   // What was captured before the stop and not read yet.
-  const int64_t stopped = wall_ns();
+  const int64_t stopped = wall_clock_ns();
   while (capturing && capture.next_before(packet, stopped)) take();
   ::sigaction(SIGINT, &old_int, nullptr);
   ::sigaction(SIGTERM, &old_term, nullptr);
