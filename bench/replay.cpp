@@ -219,8 +219,8 @@ int main(int argc, char** argv) {
     while (done < batch) {
       const int rc = ::sendmmsg(fd, messages + done, static_cast<unsigned>(batch - done), 0);
       if (rc < 0) {
-        if (errno == EINTR) continue;
-        if (errno == ENOBUFS || errno == EAGAIN) {  // the device's queue is full: let it drain
+        // Interrupted, or the device's queue is full: try again, but not past the time bound.
+        if ((errno == EINTR || errno == ENOBUFS || errno == EAGAIN) && Clock::now() < deadline) {
           std::this_thread::yield();
           continue;
         }
