@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -389,6 +390,16 @@ TEST(Capture, StandardInputThroughAPipe) {
   EXPECT_EQ(seqs, (std::vector<uint32_t>{1, 2}));
 }
 
+Packet packet_of(const Bytes& frame, int64_t ts_ns) {
+  Packet packet;
+  packet.ts_ns = ts_ns;
+  packet.link_type = 1;
+  packet.data = frame.data();
+  packet.caplen = static_cast<uint32_t>(frame.size());
+  packet.origlen = packet.caplen;
+  return packet;
+}
+
 TEST(Capture, DumperRotatesBySizeAndReadsBack) {
   TempDir dir;
   const std::string base = dir.path() + "/out.pcap";
@@ -396,13 +407,7 @@ TEST(Capture, DumperRotatesBySizeAndReadsBack) {
   ASSERT_TRUE(dumper.open(base, 1, 262144, 200)) << dumper.error();
   for (uint32_t i = 0; i < 10; ++i) {
     const Bytes frame = frame_with_seq(i + 1);
-    Packet packet;
-    packet.ts_ns = 1'000'000'007 + i;
-    packet.link_type = 1;
-    packet.data = frame.data();
-    packet.caplen = static_cast<uint32_t>(frame.size());
-    packet.origlen = packet.caplen;
-    ASSERT_TRUE(dumper.write(packet));
+    ASSERT_TRUE(dumper.write(packet_of(frame, 1'000'000'007 + i)));
   }
   dumper.close();
   // 24-byte header, 70-byte records: a file passes 200 bytes after three records.
@@ -416,6 +421,57 @@ TEST(Capture, DumperRotatesBySizeAndReadsBack) {
   EXPECT_EQ(read.seqs, (std::vector<uint32_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}));
   ASSERT_FALSE(read.packets.empty());
   EXPECT_EQ(read.packets[0].ts_ns, 1'000'000'007);
+}
+
+TEST(Capture, DumperRefusesAnExistingFileUnlessTold) {
+  TempDir dir;
+  const std::string base = dir.path() + "/out.pcap";
+  auto write_text = [](const std::string& file, const char* text) {
+    std::FILE* out = std::fopen(file.c_str(), "w");
+    ASSERT_NE(out, nullptr);
+    std::fputs(text, out);
+    std::fclose(out);
+  };
+  auto text_of = [](const std::string& file) {
+    std::ifstream in(file);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  write_text(base, "kept");
+  PcapDumper dumper;
+  EXPECT_FALSE(dumper.open(base, 1));
+  EXPECT_NE(dumper.error().find("already exists"), std::string::npos) << dumper.error();
+  EXPECT_EQ(text_of(base), "kept");
+
+  // A rotated file that exists is refused too, when the rotation reaches it.
+  std::filesystem::remove(base);
+  write_text(base + "1", "kept too");
+  ASSERT_TRUE(dumper.open(base, 1, 262144, 100)) << dumper.error();
+  const Bytes frame = frame_with_seq(1);
+  bool refused = false;
+  for (int i = 0; i < 5 && !refused; ++i) refused = !dumper.write(packet_of(frame, 1'000'000'000 + i));
+  EXPECT_TRUE(refused);
+  EXPECT_NE(dumper.error().find("already exists"), std::string::npos) << dumper.error();
+  EXPECT_EQ(text_of(base + "1"), "kept too");
+  dumper.close();
+
+  // Told to, it overwrites.
+  ASSERT_TRUE(dumper.open(base + "1", 1, 262144, 0, true)) << dumper.error();
+  EXPECT_TRUE(dumper.write(packet_of(frame, 1'000'000'000)));
+  EXPECT_TRUE(dumper.close());
+  EXPECT_NE(text_of(base + "1"), "kept too");
+}
+
+TEST(Capture, DumperSaysWhenTheDiskIsFull) {
+  if (!std::filesystem::exists("/dev/full")) GTEST_SKIP() << "no /dev/full here";
+  PcapDumper dumper;
+  ASSERT_TRUE(dumper.open("/dev/full", 1, 262144, 0, true)) << dumper.error();
+  const Bytes frame = frame_with_seq(1);
+  // Buffered: the failure shows when the buffer is written, at the latest when closing.
+  bool failed = false;
+  for (int i = 0; i < 100 && !failed; ++i) failed = !dumper.write(packet_of(frame, 1'000'000'000 + i));
+  failed = !dumper.close() || failed;
+  EXPECT_TRUE(failed);
+  EXPECT_NE(dumper.error().find("failed"), std::string::npos) << dumper.error();
 }
 
 TEST(Capture, LiveCaptureOnMissingInterfaceSaysWhy) {

@@ -261,4 +261,18 @@ TEST_F(CliTest, LiveRefusesAnUnknownUserForPrivilegeDrop) {
   EXPECT_NE(result.err.find("no_such_user_for_rstscope"), std::string::npos) << result.err;
 }
 
+TEST_F(CliTest, LiveRefusesToReplaceAnExistingCaptureWithoutForce) {
+  if (geteuid() != 0) GTEST_SKIP() << "opening an interface needs root";
+  const std::string existing = path("kept.pcap");
+  {
+    std::ofstream out(existing);
+    out << "the user's capture";
+  }
+  const RunResult result = run("live -i lo --count 1 --duration 2 -w " + quote(existing));
+  if (result.err.find("lo: ") != std::string::npos) GTEST_SKIP() << "cannot capture: " << result.err;
+  EXPECT_EQ(result.status, 2);
+  EXPECT_NE(result.err.find("already exists; add --force"), std::string::npos) << result.err;
+  EXPECT_EQ(read_file(existing), "the user's capture");
+}
+
 }  // namespace

@@ -133,11 +133,21 @@ bool LiveCapture::drops(LiveDrops& drops) {
 
 PcapDumper::~PcapDumper() { close(); }
 
-void PcapDumper::close() {
-  if (dumper_ != nullptr) pcap_dump_close(dumper_);
+bool PcapDumper::close_current() {
+  if (dumper_ == nullptr) return true;
+  const bool written = std::fflush(file_) == 0 && std::ferror(file_) == 0;
+  if (!written && error_.empty()) error_ = "write to " + current_path() + " failed: " + std::strerror(errno);
+  pcap_dump_close(dumper_);  // closes file_ too
   dumper_ = nullptr;
+  file_ = nullptr;
+  return written;
+}
+
+bool PcapDumper::close() {
+  const bool written = close_current();
   if (dead_ != nullptr) pcap_close(dead_);
   dead_ = nullptr;
+  return written;
 }
 
 std::string PcapDumper::current_path() const {
@@ -145,12 +155,13 @@ std::string PcapDumper::current_path() const {
 }
 
 bool PcapDumper::open(const std::string& path, uint32_t link_type, uint32_t snaplen,
-                      uint64_t rotate_bytes) {
+                      uint64_t rotate_bytes, bool overwrite) {
   close();
   error_.clear();
   path_ = path;
   rotate_bytes_ = rotate_bytes;
   file_index_ = 0;
+  overwrite_ = overwrite;
   const int dlt = link_type == 101 ? DLT_RAW : static_cast<int>(link_type);
   dead_ = pcap_open_dead_with_tstamp_precision(dlt, static_cast<int>(snaplen), PCAP_TSTAMP_PRECISION_NANO);
   if (dead_ == nullptr) {
@@ -161,12 +172,23 @@ bool PcapDumper::open(const std::string& path, uint32_t link_type, uint32_t snap
 }
 
 bool PcapDumper::open_current() {
-  const std::string file = current_path();
-  dumper_ = pcap_dump_open(dead_, file.c_str());
-  if (dumper_ == nullptr) {
-    error_ = "cannot write " + file + ": " + pcap_geterr(dead_);
+  const std::string name = current_path();
+  // "x" (C11) refuses an existing file: a capture is never silently replaced.
+  std::FILE* file = std::fopen(name.c_str(), overwrite_ ? "wb" : "wbx");
+  if (file == nullptr) {
+    error_ = errno == EEXIST ? name + " already exists; add --force to overwrite it"
+                             : "cannot write " + name + ": " + std::strerror(errno);
     return false;
   }
+  if (!buffer_) buffer_ = std::make_unique<char[]>(buffer_bytes);
+  std::setvbuf(file, buffer_.get(), _IOFBF, buffer_bytes);
+  dumper_ = pcap_dump_fopen(dead_, file);
+  if (dumper_ == nullptr) {
+    error_ = "cannot write " + name + ": " + pcap_geterr(dead_);
+    std::fclose(file);
+    return false;
+  }
+  file_ = file;
   return true;
 }
 
@@ -179,8 +201,7 @@ bool PcapDumper::write(const Packet& packet) {
   if (rotate_bytes_ != 0) {
     const int64_t size = pcap_dump_ftell64(dumper_);
     if (size >= 0 && static_cast<uint64_t>(size) > rotate_bytes_) {
-      pcap_dump_close(dumper_);
-      dumper_ = nullptr;
+      if (!close_current()) return false;
       ++file_index_;
       if (!open_current()) return false;
     }
@@ -191,6 +212,10 @@ bool PcapDumper::write(const Packet& packet) {
   header.caplen = packet.caplen;
   header.len = packet.origlen < packet.caplen ? packet.caplen : packet.origlen;
   pcap_dump(reinterpret_cast<u_char*>(dumper_), &header, packet.data);
+  if (std::ferror(file_) != 0) {  // pcap_dump() says nothing of a failed write
+    error_ = "write to " + current_path() + " failed: " + std::strerror(errno);
+    return false;
+  }
   return true;
 }
 

@@ -1,6 +1,8 @@
 #pragma once
 // Live capture from a network interface, and a pcap writer that rotates by size (tcpdump -w -C).
 #include <cstdint>
+#include <cstdio>
+#include <memory>
 #include <string>
 
 #include "core/types.hpp"
@@ -80,11 +82,14 @@ class PcapDumper {
   PcapDumper(const PcapDumper&) = delete;
   PcapDumper& operator=(const PcapDumper&) = delete;
 
+  // Refuses a file that exists (each rotated one too) unless `overwrite`.
   bool open(const std::string& path, uint32_t link_type, uint32_t snaplen = 262144,
-            uint64_t rotate_bytes = 0);
+            uint64_t rotate_bytes = 0, bool overwrite = false);
+  // False once writing failed (a full disk, say); error() says why.
   bool write(const Packet& packet);
   bool flush();
-  void close();
+  // False if the last bytes could not be written.
+  bool close();
   uint64_t files_written() const { return file_index_ + (dumper_ != nullptr ? 1 : 0); }
   std::string current_path() const;
   const std::string& error() const { return error_; }
@@ -92,11 +97,19 @@ class PcapDumper {
  private:
   bool open_current();
 
+  // Writes what stdio still holds and closes the current file; false if that failed.
+  bool close_current();
+
   std::string path_;
   uint64_t rotate_bytes_ = 0;
   uint64_t file_index_ = 0;  // files finished before the current one
+  bool overwrite_ = false;
   pcap_t* dead_ = nullptr;
   pcap_dumper_t* dumper_ = nullptr;
+  std::FILE* file_ = nullptr;  // the current file, owned by dumper_
+  // stdio's buffer for the files: 1 MiB rather than 4 KiB, so a busy link is written in few calls.
+  static constexpr size_t buffer_bytes = 1u << 20;
+  std::unique_ptr<char[]> buffer_;
   std::string error_;
 };
 

@@ -30,6 +30,7 @@ struct LiveArguments {
   std::string format = "text";
   std::string write_path;
   uint64_t rotate_megabytes = 0;
+  bool force = false;
   std::string user;
   double duration_seconds = 0;
   uint64_t count = 0;
@@ -117,7 +118,7 @@ int run_live(const LiveArguments& arguments) {
     dumper = std::make_unique<PcapDumper>();
     if (!dumper->open(arguments.write_path, capture.link_type(),
                       static_cast<uint32_t>(capture_options.snaplen),
-                      arguments.rotate_megabytes * 1'000'000)) {
+                      arguments.rotate_megabytes * 1'000'000, arguments.force)) {
       print_error(fmt::format("{}: {}", printable(arguments.write_path),
                               printable(dumper->error())));
       return 2;
@@ -205,7 +206,11 @@ int run_live(const LiveArguments& arguments) {
   }
 
   analyzer.finish();
-  if (dumper) dumper->close();
+  if (dumper && !dumper->close()) {
+    print_error(fmt::format("{}: {}", printable(dumper->current_path()), printable(dumper->error())));
+    capture_stats.errors.push_back({dumper->current_path(), 0, dumper->error(), false});
+    capture_failed = true;
+  }
   const RunStats stats = collect_stats(capture, capture_stats, decode_stats, analyzer, started_ns);
   capture.close();
   reporter->finish(stats);
@@ -233,6 +238,7 @@ void add_live_command(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
   command->add_option("-w,--write", arguments->write_path, "Also write every packet to this pcap");
+  command->add_flag("--force", arguments->force, "With -w: overwrite files that exist");
   command->add_option("-C,--file-size", arguments->rotate_megabytes,
                       "With -w: start a new file after this many megabytes (1,000,000 bytes)")
       ->check(CLI::PositiveNumber);
