@@ -152,6 +152,12 @@ int run_live(const LiveArguments& arguments) {
   bool capture_failed = false;
   Packet packet;
   Segment segment;
+  // A write to the -w file failed: said once, counted as an error of the run.
+  auto dumper_failed = [&](const char* consequence) {
+    print_error(fmt::format("{}: {}{}", printable(dumper->current_path()), printable(dumper->error()), consequence));
+    capture_stats.errors.push_back({dumper->current_path(), 0, dumper->error(), false});
+    capture_failed = true;
+  };
   auto take = [&] {
     ++seen;
     capture_stats.packets += 1;
@@ -160,24 +166,17 @@ int run_live(const LiveArguments& arguments) {
     if (capture_stats.first_ns == 0) capture_stats.first_ns = packet.ts_ns;
     capture_stats.last_ns = packet.ts_ns;
     if (dumper && !dumper->write(packet)) {
-      print_error(fmt::format("{}: {}; no longer writing packets",
-                              printable(dumper->current_path()), printable(dumper->error())));
-      capture_stats.errors.push_back({dumper->current_path(), 0, dumper->error(), false});
+      dumper_failed("; no longer writing packets");
       dumper.reset();
-      capture_failed = true;
     }
     if (decode(packet, segment, decode_stats) == DecodeResult::tcp) analyzer.add(segment);
   };
-  bool drain = true;  // whether packets captured before the stop may still wait in a block
   while (stop_requested == 0) {
     // A quarter second bounds how late a verdict or a signal is acted on while the link idles.
     const LiveCapture::Next result = capture.next(packet, 250);
     if (result == LiveCapture::Next::packet) {
       take();
-      if (arguments.count != 0 && seen >= arguments.count) {
-        drain = false;
-        break;
-      }
+      if (arguments.count != 0 && seen >= arguments.count) break;
     } else if (result == LiveCapture::Next::timeout) {
       // The link is idle: move the clock so waiting resets are judged now, not at the end.
       analyzer.advance(capture.settled_ns(wall_clock_ns()));
@@ -187,10 +186,8 @@ int run_live(const LiveArguments& arguments) {
       capture_stats.errors.push_back({arguments.interface, 0, capture.error(), true});
       capture_stats.inputs_failed = 1;
       capture_failed = true;
-      drain = false;
       break;
     } else {
-      drain = false;
       break;  // the capture ended (interface went away)
     }
     if (summary_requested != 0) {
@@ -199,18 +196,12 @@ int run_live(const LiveArguments& arguments) {
     }
     if (deadline_ns != 0 && wall_clock_ns() >= deadline_ns) break;
   }
-  // What was captured before the stop and not read yet.
+  // What was captured before the stop and not read yet (nothing once the capture failed or ended).
   const int64_t stopped_ns = wall_clock_ns();
-  while (drain && (arguments.count == 0 || seen < arguments.count) && capture.next_before(packet, stopped_ns)) {
-    take();
-  }
+  while ((arguments.count == 0 || seen < arguments.count) && capture.next_before(packet, stopped_ns)) take();
 
   analyzer.finish();
-  if (dumper && !dumper->close()) {
-    print_error(fmt::format("{}: {}", printable(dumper->current_path()), printable(dumper->error())));
-    capture_stats.errors.push_back({dumper->current_path(), 0, dumper->error(), false});
-    capture_failed = true;
-  }
+  if (dumper && !dumper->close()) dumper_failed("");
   const RunStats stats = collect_stats(capture, capture_stats, decode_stats, analyzer, started_ns);
   capture.close();
   reporter->finish(stats);
