@@ -23,15 +23,16 @@ struct Address {
     a.set_v6(network_order);
     return a;
   }
-  // In place, in whole words: decode sets two of them for every packet. Built in a temporary,
-  // an IPv4 address was a 4-byte store read back as 16 bytes, a load the CPU cannot forward
-  // from the store, which stalled every IPv4 decode.
+  // In place, in one 16-byte store: decode sets two of them for every packet, and with two
+  // threads the reading thread loads each as 16 bytes at once to build the connection's key.
+  // The CPU forwards a load only from one store that covers all of it: built in a temporary
+  // (a 4-byte store) or as two 8-byte words, the address stalled that load every time.
   void set_v4(const uint8_t* network_order) {
     uint32_t value;
     std::memcpy(&value, network_order, 4);
-    const uint64_t low = value, high = 0;
-    std::memcpy(bytes.data(), &low, 8);
-    std::memcpy(bytes.data() + 8, &high, 8);
+    using Words = uint32_t __attribute__((vector_size(16)));  // a GCC and Clang extension
+    const Words words = {value, 0, 0, 0};
+    std::memcpy(bytes.data(), &words, 16);
     family = 4;
   }
   void set_v6(const uint8_t* network_order) {
