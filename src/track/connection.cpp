@@ -1,33 +1,18 @@
 #include "track/connection.hpp"
 
 #include <cstring>
-#include <string_view>
 
 namespace rstscope {
 
-namespace {
-
-// The 16 letters a history holds, as 4-bit codes.
-constexpr std::string_view history_letters = "shadfrtwSHADFRTW";
-
-}  // namespace
-
-void History::add(char letter, bool originator) {
-  if (length_ == capacity) return;
-  const auto code = static_cast<uint8_t>(history_letters.find(letter) + (originator ? 8 : 0));
-  codes_[length_ / 2] |= static_cast<uint8_t>(code << (length_ % 2 * 4));
-  ++length_;
-}
-
 std::string History::str() const {
-  std::string letters;
-  str_to(letters);
-  return letters;
+  std::string text;
+  str_to(text);
+  return text;
 }
 
-void History::str_to(std::string& letters) const {
-  letters.resize(length_);
-  for (size_t i = 0; i < length_; ++i) letters[i] = history_letters[(codes_[i / 2] >> (i % 2 * 4)) & 0xf];
+void History::str_to(std::string& text) const {
+  text.resize(length_);
+  for (size_t i = 0; i < length_; ++i) text[i] = letters[(codes_[i / 2] >> (i % 2 * 4)) & 0xf];
 }
 
 uint32_t Connection::to_coarse_ticks(int64_t ns) {
