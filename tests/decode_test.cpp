@@ -698,5 +698,96 @@ TEST(Decode, StatsCountEachOutcome) {
   EXPECT_EQ(stats.tunnelled, 1u);
 }
 
+// Every field of two decoded segments but the Ethernet source address.
+void expect_same_segment(const Segment& a, const Segment& b) {
+  EXPECT_EQ(a.ts_ns, b.ts_ns);
+  EXPECT_EQ(a.frame, b.frame);
+  EXPECT_EQ(a.seq, b.seq);
+  EXPECT_EQ(a.ack, b.ack);
+  EXPECT_EQ(a.payload_len, b.payload_len);
+  EXPECT_EQ(a.payload_captured, b.payload_captured);
+  EXPECT_EQ(a.src, b.src);
+  EXPECT_EQ(a.dst, b.dst);
+  EXPECT_EQ(a.sport, b.sport);
+  EXPECT_EQ(a.dport, b.dport);
+  EXPECT_EQ(a.window, b.window);
+  EXPECT_EQ(a.ip_id, b.ip_id);
+  EXPECT_EQ(a.flags, b.flags);
+  EXPECT_EQ(a.reserved, b.reserved);
+  EXPECT_EQ(a.window_scale, b.window_scale);
+  EXPECT_EQ(a.mptcp_reset_reason, b.mptcp_reset_reason);
+  EXPECT_EQ(a.ttl, b.ttl);
+  EXPECT_EQ(a.tunnel_depth, b.tunnel_depth);
+  EXPECT_EQ(a.df, b.df);
+  EXPECT_EQ(a.has_md5_or_ao, b.has_md5_or_ao);
+  EXPECT_EQ(a.has_mptcp_reset, b.has_mptcp_reset);
+}
+
+// Plain Ethernet frames (with or without one 802.1Q tag) take a shorter path through the
+// decoder. An IP packet must decode the same in such a frame as on its own (raw IP, which takes
+// the general path): the same result and the same fields, cut at every length, and with the
+// header fields that send a frame to the general path (IPv4 options, a zero or short length, a
+// fragment, another protocol, IPv6 extension headers, TCP data offsets) set every which way.
+TEST(Decode, UsualEthernetFramesDecodeAsTheGeneralPathDoes) {
+  const Bytes options{3, 3, 9, 19, 2, 0, 30, 4, 0x80, 7};  // window scale, MD5 (cut short), MPTCP reset
+  std::vector<Bytes> packets = {
+      ipv4(6, tcp(tcp_flag::ack, {}, 30)),
+      ipv4(6, tcp(tcp_flag::rst | tcp_flag::ack, options, 12)),
+      ipv4(6, tcp(tcp_flag::syn, {2, 4, 5, 0xb4, 3, 3, 7}), client4, server4, 0),
+      ipv4(6, tcp(tcp_flag::psh | tcp_flag::ack, {}, 3), client4, server4, 0x2000),  // more fragments
+      ipv4(6, tcp(tcp_flag::ack, {}, 3), client4, server4, 0x0010),                  // an offset
+      ipv4(6, tcp(tcp_flag::fin, {}), client4, server4, 0x4000, {1, 1, 1, 0}),       // IP options
+      ipv4(17, udp(1, 2, Bytes(20, 0))),
+      ipv6(6, tcp(tcp_flag::ack, {}, 40)),
+      ipv6(6, tcp(tcp_flag::syn | tcp_flag::ack, options)),
+      ipv6(0, concat({{6, 0, 0, 0, 0, 0, 0, 0}, tcp(tcp_flag::rst)})),
+  };
+  // Header fields changed: IPv4 total length (0, short, long), IPv6 payload length, the TCP
+  // data offset (below 20, beyond the packet), the reserved bits.
+  const size_t base = packets.size();
+  for (size_t i = 0; i < base; ++i) {
+    const Bytes packet = packets[i];  // a copy: the vector grows below
+    const bool v4 = (packet[0] >> 4) == 4;
+    const size_t length_at = v4 ? 2 : 4;
+    const size_t tcp_at = v4 ? static_cast<size_t>(packet[0] & 0x0f) * 4 : 40;
+    for (const uint16_t length : std::initializer_list<uint16_t>{0, 10, 39, 45, 2000}) {
+      Bytes changed = packet;
+      changed[length_at] = static_cast<uint8_t>(length >> 8);
+      changed[length_at + 1] = static_cast<uint8_t>(length);
+      packets.push_back(changed);
+    }
+    for (const uint8_t offset : std::initializer_list<uint8_t>{0x10, 0x40, 0xf0, 0x5f}) {
+      Bytes changed = packet;
+      if (tcp_at + 12 < changed.size()) changed[tcp_at + 12] = offset;
+      packets.push_back(changed);
+    }
+  }
+  size_t usual = 0;
+  for (size_t i = 0; i < packets.size(); ++i) {
+    const Bytes& packet = packets[i];
+    const uint16_t type = (packet[0] >> 4) == 4 ? 0x0800 : 0x86dd;
+    for (const bool tagged : {false, true}) {
+      const Bytes frame = tagged ? ethernet(type, packet, {0x8100}) : ethernet(type, packet);
+      const size_t link_bytes = frame.size() - packet.size();
+      for (size_t length = link_bytes; length <= frame.size(); ++length) {
+        SCOPED_TRACE("packet " + std::to_string(i) + (tagged ? " tagged" : "") + " length " + std::to_string(length));
+        const Bytes cut(frame.begin(), frame.begin() + static_cast<long>(length));
+        const Bytes ip(packet.begin(), packet.begin() + static_cast<long>(length - link_bytes));
+        const Decoded in_frame = run(1, cut);
+        const Decoded alone = run(101, ip);
+        ASSERT_EQ(in_frame.result, alone.result);
+        if (alone.result != DecodeResult::tcp) continue;
+        ++usual;
+        expect_same_segment(in_frame.segment, alone.segment);
+        EXPECT_EQ(in_frame.segment.source_mac, 0x020000000001u);
+        EXPECT_EQ(in_frame.segment.payload - cut.data(), alone.segment.payload - ip.data() + static_cast<long>(link_bytes));
+        EXPECT_EQ(in_frame.stats.tcp, 1u);
+        EXPECT_EQ(in_frame.stats.tunnelled, alone.stats.tunnelled);
+      }
+    }
+  }
+  EXPECT_GT(usual, 1000u);
+}
+
 }  // namespace
 }  // namespace rstscope
