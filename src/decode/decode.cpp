@@ -419,8 +419,8 @@ struct Decoder {
     return DecodeResult::tcp;
   }
 
-  // The TCP header's fields, its length checked against what the IP layer claims and what was
-  // captured.
+  // The TCP header's fields, once the caller has checked its length (`header`) against what
+  // the IP layer claims and what was captured.
   [[gnu::always_inline]] void tcp_fields(const uint8_t* data, size_t header, size_t captured, size_t claimed) {
     segment.sport = be16(data);
     segment.dport = be16(data + 2);
