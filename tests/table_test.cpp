@@ -382,5 +382,78 @@ TEST(ConnectionTable, CompactConnectionsComeBackWholeInTheirPlace) {
   EXPECT_EQ(table.compact_count(), compact_before + 5);  // touched 2000..2400
 }
 
+// A lookup may start from the slot where the prefetch found its key a few segments earlier. By
+// then the table may have changed: entries erased (the deletion shifts others back), inserted,
+// moved by growth, or made compact. The hint must never change what a lookup finds.
+TEST(ConnectionTable, AStaleHintNeverChangesWhatALookupFinds) {
+  std::mt19937_64 random(19);
+  ConnectionTable table(1 << 16);
+  auto segment_for = [&](size_t i) {
+    return i % 2 == 0 ? segment_between(v4(static_cast<uint32_t>(random())), static_cast<uint16_t>(random()),
+                                        v4(static_cast<uint32_t>(random())), 443)
+                      : segment_between(v6(0x20010db8ull << 32, random()), static_cast<uint16_t>(random()),
+                                        v6(0x20010db8ull << 32, 7), 443);
+  };
+  std::vector<ConnectionKey> keys;
+  // Two keys whose hashes share the low 32 bits (the slot's tag): a hint to one's slot matches
+  // the other's tag, and only the key itself tells them apart.
+  std::map<uint32_t, ConnectionKey> by_tag;
+  for (size_t i = 0; keys.size() < 2; ++i) {
+    ASSERT_LT(i, 2'000'000u) << "no two tags alike";
+    const ConnectionKey key = ConnectionKey::of(segment_for(i));
+    const auto [place, fresh] = by_tag.emplace(static_cast<uint32_t>(key.hash()), key);
+    if (!fresh && !(place->second == key)) {
+      keys.push_back(place->second);
+      keys.push_back(key);
+    }
+  }
+  for (size_t i = 0; i < 3000; ++i) keys.push_back(ConnectionKey::of(segment_for(i)));
+  uint64_t frame = 0;
+  auto insert = [&](const ConnectionKey& key) {
+    Connection* connection = table.insert(key, key.hash());
+    connection->first_frame = ++frame;
+    connection->touched = 0;
+    table.touch(connection, ConnectionTable::closing);
+  };
+  for (size_t i = 0; i < keys.size() / 2; ++i) insert(keys[i]);
+  std::vector<uint32_t> hints;
+  for (const ConnectionKey& key : keys) hints.push_back(table.prefetch_entry(key.hash()));
+  EXPECT_NE(hints[0], 0u);
+  EXPECT_NE(hints[1], 0u);
+  // Every fresh hint of a key in the table leads to it.
+  for (size_t i = 0; i < keys.size() / 2; ++i) {
+    EXPECT_EQ(table.find(keys[i], keys[i].hash(), hints[i]), table.find(keys[i], keys[i].hash())) << i;
+  }
+  // Now change the table under the hints: erase a third, insert the rest (the table grows),
+  // and make the oldest idle ones compact.
+  for (size_t i = 2; i < keys.size() / 2; i += 3) table.erase(table.find(keys[i], keys[i].hash()));
+  for (size_t i = keys.size() / 2; i < keys.size(); ++i) insert(keys[i]);
+  table.compact_idle(ConnectionTable::closing, 1000, 100, [](const Connection& connection) {
+    return connection.id() % 4 == 0 ? 0 : -1;
+  });
+  ASSERT_GT(table.compact_count(), 0u);
+  // Each key, with its own stale hint, its colliding twin's, a neighbour's, and hints far out
+  // of range: found with the hint exactly as without it (a compact one restored either way).
+  auto check = [&](const ConnectionKey& key, uint32_t hint, size_t i) {
+    Connection* hinted = table.find(key, key.hash(), hint);
+    Connection* plain = table.find(key, key.hash());
+    EXPECT_EQ(hinted, plain) << "key " << i << " hint " << hint;
+    if (plain != nullptr) {
+      EXPECT_TRUE(same_key(plain->key(), key)) << i;
+    }
+  };
+  for (size_t i = 0; i < keys.size(); ++i) {
+    for (const uint32_t hint : {hints[i], hints[i ^ 1], hints[(i + 1) % keys.size()], 0xffffffffu, 0x7fffffffu,
+                                static_cast<uint32_t>(random())}) {
+      check(keys[i], hint, i);
+    }
+  }
+  // The twins, each with the other's fresh hint.
+  const uint32_t first = table.prefetch_entry(keys[0].hash()), second = table.prefetch_entry(keys[1].hash());
+  EXPECT_EQ(static_cast<uint32_t>(keys[0].hash()), static_cast<uint32_t>(keys[1].hash()));
+  check(keys[0], second, 0);
+  check(keys[1], first, 1);
+}
+
 }  // namespace
 }  // namespace rstscope::testing

@@ -40,23 +40,38 @@ class ConnectionTable {
       }
     }
   }
+  // The same, first trying the slot prefetch_entry() found for this key a few segments ago
+  // (`hint`, 0 for none): the table may have changed since, so the slot counts only if it
+  // still holds a full entry with this key (keys are unique). That skips find()'s walk, whose
+  // branches are a coin toss: whether a key sits in its home slot.
+  Connection* find(const ConnectionKey& key, uint64_t hash, uint32_t hint) {
+    if (hint != 0) {
+      const Slot& slot = slots_[(hint - 1) & mask_];
+      if (slot.tag == static_cast<uint32_t>(hash) && !is_compact(slot.index) && at(slot.index).has_key(key)) {
+        return &at(slot.index);
+      }
+    }
+    return find(key, hash);
+  }
   // The connection with this key as it is (0 for none).
   Handle find_handle(const ConnectionKey& key, uint64_t hash);
   // Hints for a lookup soon: first the slot's cache line, later (once it is cached) the entry.
   // Always inlined: on its own GCC finds such a function free of side effects (a prefetch has
   // none) and deletes the calls.
   [[gnu::always_inline]] void prefetch_slot(uint64_t hash) const { __builtin_prefetch(&slots_[hash & mask_]); }
-  [[gnu::always_inline]] void prefetch_entry(uint64_t hash) const {
+  // Returns that slot's position + 1 for find()'s hint when it holds a full entry, else 0.
+  [[gnu::always_inline]] uint32_t prefetch_entry(uint64_t hash) const {
     // The first slot with the hash's tag on its probe path, as find() will walk it: with
     // linear probing a third of the keys sit past their home slot, and prefetching the home
     // slot's entry instead fetched four lines in vain and left the real one to miss.
     const uint32_t tag = static_cast<uint32_t>(hash);
     for (uint64_t position = hash & mask_;; position = (position + 1) & mask_) {
       const Slot& slot = slots_[position];
-      if (slot.index == empty) return;
+      if (slot.index == empty) return 0;
       if (slot.tag != tag) continue;
-      if ((slot.index & compact_bit) == 0) prefetch(slot.index);
-      return;
+      if ((slot.index & compact_bit) != 0) return 0;
+      prefetch(slot.index);
+      return static_cast<uint32_t>(position + 1);
     }
   }
 
@@ -187,9 +202,12 @@ class ConnectionTable {
       prefetch_object<sizeof(ConnectionRecord)>(&pool6_[index & ~v6_bit]);
     }
   }
+  // Without a branch: IPv4 and IPv6 connections come mixed, so which pool was a coin toss.
   Connection& at(uint32_t index) {
-    return (index & v6_bit) == 0 ? static_cast<Connection&>(pool4_[index])
-                                 : static_cast<Connection&>(pool6_[index & ~v6_bit]);
+    const uint32_t place = index & ~v6_bit;
+    Connection* const four = pool4_.data() + place;  // both within the pools' reserved room
+    Connection* const six = pool6_.data() + place;
+    return *((index & v6_bit) == 0 ? four : six);
   }
   uint32_t index_of(const Connection& connection) const {
     if (!connection.is_v6()) return static_cast<uint32_t>(static_cast<const Entry4*>(&connection) - pool4_.data());

@@ -201,7 +201,8 @@ void Tracker::finish(int64_t clock_ns) {
 
 Connection* Tracker::lookup(const Segment& segment, const ConnectionKey& key, uint64_t hash,
                             bool& from_originator, bool& created) {
-  Connection* connection = table_.find(key, hash);
+  Connection* connection = table_.find(key, hash, probe_hint_);
+  probe_hint_ = 0;
   if (connection != nullptr) {
     from_originator = key.from_low(segment) == connection->originator_is_low;
     const bool fresh_syn = segment.has(tcp_flag::syn) && !segment.has(tcp_flag::ack) &&
