@@ -507,6 +507,49 @@ TEST(JsonReport, ResetCarriesEveryRequiredField) {
   EXPECT_EQ(plain->at("time").text, "2013-08-22T20:00:33.620883Z");
 }
 
+// Lines are written in place, into a string reused from one line to the next and grown when a
+// line needs more room: every value must still come out as json_quote() writes it, a long line
+// must not be cut, and a short line after a long one must not carry the long one's bytes.
+TEST(JsonReport, ValuesAreQuotedAsJsonQuoteDoesAndLinesDoNotLeakIntoEachOther) {
+  std::vector<Finding> findings;
+  std::vector<std::string> explanations;
+  for (int value = 0; value < 256; value += 5) {
+    for (size_t length : {1u, 9u, 40u}) {
+      std::string text(length, 'e');
+      text[length / 2] = static_cast<char>(value);
+      explanations.push_back(text);
+    }
+  }
+  for (const std::string& text : explanations) {
+    Finding finding = refused_finding();
+    finding.explanation = text;
+    findings.push_back(finding);
+  }
+  // A line of about 30 kB, far beyond the room a line starts with, then a short one again.
+  Finding long_finding = refused_finding();
+  for (int i = 0; i < 300; ++i) long_finding.evidence.push_back(std::string(100, static_cast<char>('a' + i % 26)));
+  findings.push_back(long_finding);
+  findings.push_back(refused_finding());
+  ReportOptions options;
+  options.format = Format::json;
+  const std::string out = render(options, [&](Reporter& reporter) {
+    for (const Finding& finding : findings) reporter.reset(finding);
+  });
+  const auto lines = lines_of(out);
+  ASSERT_EQ(lines.size(), findings.size());
+  for (size_t i = 0; i < explanations.size(); ++i) {
+    EXPECT_NE(lines[i].find("\"explanation\":" + json_quote(explanations[i]) + ","), std::string::npos)
+        << "finding " << i << ": " << lines[i];
+  }
+  const auto long_line = parse_json(lines[explanations.size()]);
+  ASSERT_TRUE(long_line.has_value());
+  ASSERT_EQ(long_line->at("evidence").items.size(), long_finding.evidence.size());
+  EXPECT_EQ(long_line->at("evidence").items.back().text, long_finding.evidence.back());
+  // The short line after it is the same as the one a fresh reporter writes.
+  const std::string fresh = render(options, [](Reporter& reporter) { reporter.reset(refused_finding()); });
+  EXPECT_EQ(lines.back() + "\n", fresh);
+}
+
 TEST(JsonReport, ConnectionPatternAndStatsObjects) {
   ReportOptions options;
   options.format = Format::json;

@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <cstring>
+
 namespace rstscope {
 
 Address Address::v4(uint32_t host_order) {
@@ -14,11 +16,12 @@ Address Address::v4(uint32_t host_order) {
   return a;
 }
 
-std::string Address::to_string() const {
+static_assert(Address::text_max == INET6_ADDRSTRLEN);
+
+char* Address::write(char* out) const {
   if (family == 4) {
     // Dotted decimal by hand: reports print two addresses per finding.
-    char text[16];
-    char* at = text;
+    char* at = out;
     for (size_t octet = 0; octet < 4; ++octet) {
       if (octet > 0) *at++ = '.';
       const unsigned value = bytes[octet];
@@ -26,9 +29,12 @@ std::string Address::to_string() const {
       if (value >= 10) *at++ = static_cast<char>('0' + value / 10 % 10);
       *at++ = static_cast<char>('0' + value % 10);
     }
-    return std::string(text, at);
+    return at;
   }
-  if (family != 6) return "?";
+  if (family != 6) {
+    *out = '?';
+    return out + 1;
+  }
   // RFC 5952 text, as inet_ntop writes it: the longest run of two or more zero groups (the
   // first of equal runs) becomes "::", hex digits in lower case without leading zeros.
   uint16_t groups[8];
@@ -52,11 +58,12 @@ std::string Address::to_string() const {
     // An IPv4 address inside (::a.b.c.d, ::ffff:a.b.c.d): inet_ntop's own dotted form.
     char text[INET6_ADDRSTRLEN] = {};
     inet_ntop(AF_INET6, bytes.data(), text, sizeof text);
-    return text;
+    const size_t length = std::strlen(text);
+    std::memcpy(out, text, length);
+    return out + length;
   }
   static constexpr char hex[] = "0123456789abcdef";
-  char text[INET6_ADDRSTRLEN];
-  char* at = text;
+  char* at = out;
   for (int group = 0; group < 8; ++group) {
     if (best_base >= 0 && group >= best_base && group < best_base + best_length) {
       if (group == best_base) *at++ = ':';
@@ -73,7 +80,12 @@ std::string Address::to_string() const {
     }
   }
   if (best_base >= 0 && best_base + best_length == 8) *at++ = ':';
-  return std::string(text, at);
+  return at;
+}
+
+std::string Address::to_string() const {
+  char text[text_max];
+  return std::string(text, write(text));
 }
 
 std::string flags_to_string(uint8_t flags) {

@@ -41,6 +41,9 @@ struct Address {
   }
   bool is_v6() const { return family == 6; }
   std::string to_string() const;
+  // The same text written at `out`, which has room for text_max bytes; returns its end.
+  static constexpr size_t text_max = 46;  // INET6_ADDRSTRLEN
+  char* write(char* out) const;
   friend bool operator==(const Address& a, const Address& b) {
     // Two 64-bit compares: this runs on every connection lookup.
     uint64_t a_words[2], b_words[2];

@@ -60,29 +60,21 @@ void split_ns(int64_t ts_ns, int64_t& seconds, int64_t& nanoseconds) {
   }
 }
 
-// Appends `value` as exactly `width` digits, zero-padded (value < 10^width, width <= 20).
-void append_digits(std::string& out, uint64_t value, int width) {
-  char digits[20];
+// Writes `value` as exactly `width` digits, zero-padded (value < 10^width, width <= 20).
+char* put_digits(char* out, uint64_t value, int width) {
   for (int at = width - 1; at >= 0; --at) {
-    digits[at] = static_cast<char>('0' + value % 10);
+    out[at] = static_cast<char>('0' + value % 10);
     value /= 10;
   }
-  out.append(digits, static_cast<size_t>(width));
+  return out + width;
 }
 
-void append_number(std::string& out, uint64_t value) {
-  char digits[20];
-  const auto result = std::to_chars(std::begin(digits), std::end(digits), value);
-  out.append(digits, result.ptr);
-}
+char* put_number(char* out, uint64_t value) { return std::to_chars(out, out + 20, value).ptr; }
 
-void append_fraction(std::string& out, int64_t nanoseconds) {
+char* put_fraction(char* out, int64_t nanoseconds) {
   // Microseconds are what most captures hold; print nine digits only when they carry more.
-  if (nanoseconds % 1000 == 0) {
-    append_digits(out, static_cast<uint64_t>(nanoseconds / 1000), 6);
-  } else {
-    append_digits(out, static_cast<uint64_t>(nanoseconds), 9);
-  }
+  if (nanoseconds % 1000 == 0) return put_digits(out, static_cast<uint64_t>(nanoseconds / 1000), 6);
+  return put_digits(out, static_cast<uint64_t>(nanoseconds), 9);
 }
 
 // The proleptic Gregorian date `days` after 1970-01-01, by whole 400-year eras (the
@@ -126,19 +118,24 @@ bool word_may_need_escape(const char* at) {
 
 }  // namespace
 
+size_t json_plain_run(std::string_view text, size_t from) {
+  // Most text is plain ASCII: it is checked 8 bytes at a time.
+  size_t run = from;
+  while (run + 8 <= text.size() && !word_may_need_escape(text.data() + run)) run += 8;
+  while (run < text.size()) {
+    const auto byte = static_cast<uint8_t>(text[run]);
+    if (byte < 0x20 || byte >= 0x7f || byte == '"' || byte == '\\') break;
+    ++run;
+  }
+  return run - from;
+}
+
 void json_quote_to(std::string& out, std::string_view text) {
   out += '"';
   size_t index = 0;
   while (index < text.size()) {
-    // Runs of bytes that need no escape are appended whole: most text is plain ASCII, and it is
-    // checked 8 bytes at a time.
-    size_t run = index;
-    while (run + 8 <= text.size() && !word_may_need_escape(text.data() + run)) run += 8;
-    while (run < text.size()) {
-      const auto byte = static_cast<uint8_t>(text[run]);
-      if (byte < 0x20 || byte >= 0x7f || byte == '"' || byte == '\\') break;
-      ++run;
-    }
+    // Runs of bytes that need no escape are appended whole.
+    const size_t run = index + json_plain_run(text, index);
     out.append(text.data() + index, run - index);
     index = run;
     if (index == text.size()) break;
@@ -236,21 +233,25 @@ std::string csv_field(std::string_view text) {
   return out;
 }
 
-void append_epoch_seconds(std::string& out, int64_t ts_ns) {
+char* write_epoch_seconds(char* out, int64_t ts_ns) {
   int64_t seconds = 0, nanoseconds = 0;
   split_ns(ts_ns, seconds, nanoseconds);
   if (seconds < 0) {
     // -0.5 s splits into -1 s + 0.5 s; print it as the reader expects.
     const uint64_t magnitude = 0 - static_cast<uint64_t>(ts_ns);
-    out += '-';
-    append_number(out, magnitude / 1'000'000'000);
-    out += '.';
-    append_fraction(out, static_cast<int64_t>(magnitude % 1'000'000'000));
-    return;
+    *out++ = '-';
+    out = put_number(out, magnitude / 1'000'000'000);
+    *out++ = '.';
+    return put_fraction(out, static_cast<int64_t>(magnitude % 1'000'000'000));
   }
-  append_number(out, static_cast<uint64_t>(seconds));
-  out += '.';
-  append_fraction(out, nanoseconds);
+  out = put_number(out, static_cast<uint64_t>(seconds));
+  *out++ = '.';
+  return put_fraction(out, nanoseconds);
+}
+
+void append_epoch_seconds(std::string& out, int64_t ts_ns) {
+  char text[time_text_max];
+  out.append(text, write_epoch_seconds(text, ts_ns));
 }
 
 std::string format_epoch_seconds(int64_t ts_ns) {
@@ -259,7 +260,7 @@ std::string format_epoch_seconds(int64_t ts_ns) {
   return out;
 }
 
-void append_utc(std::string& out, int64_t ts_ns, char separator, bool zone) {
+char* write_utc(char* out, int64_t ts_ns, char separator, bool zone) {
   int64_t seconds = 0, nanoseconds = 0;
   split_ns(ts_ns, seconds, nanoseconds);
   int64_t days = seconds / 86400, second_of_day = seconds % 86400;
@@ -271,20 +272,26 @@ void append_utc(std::string& out, int64_t ts_ns, char separator, bool zone) {
   unsigned month = 0, day = 0;
   civil_from_days(days, year, month, day);
   // Nanoseconds since 1970 in 64 bits span the years 1677 to 2262: always four digits.
-  append_digits(out, static_cast<uint64_t>(year), 4);
-  out += '-';
-  append_digits(out, month, 2);
-  out += '-';
-  append_digits(out, day, 2);
-  out += separator;
-  append_digits(out, static_cast<uint64_t>(second_of_day / 3600), 2);
-  out += ':';
-  append_digits(out, static_cast<uint64_t>(second_of_day / 60 % 60), 2);
-  out += ':';
-  append_digits(out, static_cast<uint64_t>(second_of_day % 60), 2);
-  out += '.';
-  append_fraction(out, nanoseconds);
-  if (zone) out += 'Z';
+  out = put_digits(out, static_cast<uint64_t>(year), 4);
+  *out++ = '-';
+  out = put_digits(out, month, 2);
+  *out++ = '-';
+  out = put_digits(out, day, 2);
+  *out++ = separator;
+  out = put_digits(out, static_cast<uint64_t>(second_of_day / 3600), 2);
+  *out++ = ':';
+  out = put_digits(out, static_cast<uint64_t>(second_of_day / 60 % 60), 2);
+  *out++ = ':';
+  out = put_digits(out, static_cast<uint64_t>(second_of_day % 60), 2);
+  *out++ = '.';
+  out = put_fraction(out, nanoseconds);
+  if (zone) *out++ = 'Z';
+  return out;
+}
+
+void append_utc(std::string& out, int64_t ts_ns, char separator, bool zone) {
+  char text[time_text_max];
+  out.append(text, write_utc(text, ts_ns, separator, zone));
 }
 
 std::string format_utc(int64_t ts_ns, char separator, bool zone) {

@@ -45,6 +45,8 @@ bool is_pattern_type(std::string_view name);
 // valid UTF-8 become U+FFFD so the line always parses.
 std::string json_quote(std::string_view text);
 void json_quote_to(std::string& out, std::string_view text);  // the same, appended to `out`
+// How many bytes of `text`, from `from` on, need no escape in JSON (so the run is copied whole).
+size_t json_plain_run(std::string_view text, size_t from = 0);
 // The text with every byte that is not valid UTF-8 replaced by U+FFFD.
 std::string utf8_clean(std::string_view text);
 // The text made safe for a terminal: as utf8_clean, and control characters (C0, DEL, C1)
@@ -55,9 +57,14 @@ std::string csv_field(std::string_view text);
 // Seconds since the epoch with the fraction, e.g. "1377201633.620883" (9 digits if needed).
 std::string format_epoch_seconds(int64_t ts_ns);
 void append_epoch_seconds(std::string& out, int64_t ts_ns);
+// The writers behind these two append_ functions: each writes at most time_text_max bytes at
+// `out` and returns the end of what it wrote.
+inline constexpr size_t time_text_max = 32;
+char* write_epoch_seconds(char* out, int64_t ts_ns);
 // UTC time, ISO 8601: "2013-08-22T19:20:33.620883Z"; `separator` replaces the 'T'.
 std::string format_utc(int64_t ts_ns, char separator = 'T', bool zone = true);
 void append_utc(std::string& out, int64_t ts_ns, char separator = 'T', bool zone = true);
+char* write_utc(char* out, int64_t ts_ns, char separator = 'T', bool zone = true);
 // A duration for people: "850 ms", "2.26 s", "4 min 05 s", "3 h 02 min".
 std::string format_duration(int64_t duration_ns);
 // Bytes for people: "512 B", "1.2 MB".
