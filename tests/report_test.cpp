@@ -2,9 +2,13 @@
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <random>
 #include <map>
 #include <memory>
@@ -649,6 +653,85 @@ TEST(TextReport, SummaryThenFindingsInFrameOrderWithoutColour) {
   ASSERT_NE(frame9_at, std::string::npos);
   EXPECT_LT(summary_at, frame2_at);
   EXPECT_LT(frame2_at, frame9_at);
+}
+
+// The text report's findings wait for its summary in an unnamed file in $TMPDIR, not in
+// memory, and come out in frame order whatever order they came in; with no usable $TMPDIR they
+// wait in memory, and the report is the same.
+TEST(TextReport, FindingsWaitInAnUnnamedFileAndComeOutInFrameOrder) {
+  const std::string previous = std::getenv("TMPDIR") != nullptr ? std::getenv("TMPDIR") : "";
+  const std::filesystem::path directory =
+      std::filesystem::temp_directory_path() / ("rstscope-spool-test-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(directory);
+  // 3,000 findings: frames in order, then a run out of order, then in order again, and some
+  // frames twice (kept in the order they came).
+  std::vector<uint64_t> frames;
+  for (uint64_t frame = 100; frame < 1100; ++frame) frames.push_back(frame);
+  for (uint64_t frame = 2099; frame >= 1100; --frame) frames.push_back(frame);
+  for (uint64_t frame = 2100; frame < 3100; ++frame) frames.push_back(frame % 7 == 0 ? frame - 1 : frame);
+  const auto feed = [&](Reporter& reporter, bool check_spool) {
+    for (size_t i = 0; i < frames.size(); ++i) {
+      Finding finding = refused_finding();
+      finding.frame = frames[i];
+      finding.explanation = "finding number " + std::to_string(i);
+      reporter.reset(finding);
+    }
+    if (check_spool) {
+      // The spool: an open file in the directory, already unlinked.
+      bool found = false;
+      for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+        std::error_code error;
+        const std::string target = std::filesystem::read_symlink(entry.path(), error).string();
+        if (target.rfind(directory.string() + "/", 0) == 0 && target.find("(deleted)") != std::string::npos) found = true;
+      }
+      EXPECT_TRUE(found) << "no unlinked file open in " << directory;
+      EXPECT_TRUE(std::filesystem::is_empty(directory));
+    }
+    reporter.finish(sample_stats());
+  };
+  ReportOptions options;
+  options.format = Format::text;
+  options.color = false;
+  setenv("TMPDIR", directory.c_str(), 1);
+  const std::string spooled = render(options, [&](Reporter& reporter) { feed(reporter, true); });
+  // A file that cannot grow past 64 KiB (a full disk, as the writer sees it): the spool moves
+  // to memory on its first failed write, with what it held.
+  std::string cut_short;
+  {
+    rlimit before{};
+    getrlimit(RLIMIT_FSIZE, &before);
+    rlimit small = before;
+    small.rlim_cur = 64u << 10;
+    const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+    setrlimit(RLIMIT_FSIZE, &small);
+    cut_short = render(options, [&](Reporter& reporter) { feed(reporter, false); });
+    setrlimit(RLIMIT_FSIZE, &before);
+    std::signal(SIGXFSZ, old_handler);
+  }
+  setenv("TMPDIR", (directory / "missing").c_str(), 1);
+  const std::string in_memory = render(options, [&](Reporter& reporter) { feed(reporter, false); });
+  if (previous.empty()) {
+    unsetenv("TMPDIR");
+  } else {
+    setenv("TMPDIR", previous.c_str(), 1);
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(directory));
+  std::filesystem::remove_all(directory);
+  EXPECT_EQ(spooled, in_memory);
+  EXPECT_EQ(cut_short, in_memory);
+  EXPECT_GT(in_memory.size(), size_t{256} << 10);  // the limit was reached
+  // Frame order, ties in the order they came.
+  std::vector<std::pair<uint64_t, size_t>> expected;
+  for (size_t i = 0; i < frames.size(); ++i) expected.emplace_back(frames[i], i);
+  std::stable_sort(expected.begin(), expected.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  size_t at = 0;
+  for (const auto& [frame, i] : expected) {
+    at = spooled.find("frame " + std::to_string(frame) + "  ", at);
+    ASSERT_NE(at, std::string::npos) << "frame " << frame << " missing or out of order";
+    at = spooled.find("finding number " + std::to_string(i) + "\n", at);
+    ASSERT_NE(at, std::string::npos) << "finding " << i << " missing or out of order";
+  }
 }
 
 TEST(TextReport, ColourOnlyWhenAsked) {

@@ -1,11 +1,17 @@
 // The terminal report: a summary a person can take in at a glance, then every reset explained.
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <fmt/format.h>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "report/report.hpp"
 
@@ -47,6 +53,136 @@ std::vector<std::pair<std::string, uint64_t>> top(const std::map<std::string, ui
   return entries;
 }
 
+// The findings of a report whose summary goes first, rendered as they come and kept until the
+// end in an unnamed temporary file, so that memory does not grow with the number of resets (a
+// capture can hold millions); in memory only when no temporary file can be written. What stays
+// in memory is each finding's frame and place, to write them in frame order, as they nearly
+// always come already.
+class FindingSpool {
+ public:
+  FindingSpool() = default;
+  FindingSpool(const FindingSpool&) = delete;
+  FindingSpool& operator=(const FindingSpool&) = delete;
+  ~FindingSpool() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  bool empty() const { return places_.empty(); }
+
+  void add(uint64_t frame, const std::string& text) {
+    if (!opened_) {
+      opened_ = true;
+      fd_ = open_temporary();
+    }
+    in_order_ = in_order_ && (places_.empty() || frame >= places_.back().frame);
+    places_.push_back({frame, size_});
+    size_ += text.size();
+    if (fd_ < 0) {
+      memory_ += text;
+      return;
+    }
+    pending_ += text;
+    if (pending_.size() >= write_bytes) write_pending();
+  }
+
+  // Writes every finding to `out` in frame order (those of one frame in the order they came).
+  void write_in_frame_order(std::FILE* out) {
+    if (fd_ >= 0) write_pending();
+    if (in_order_) {
+      copy(out, 0, size_);
+      return;
+    }
+    std::vector<Place> order = places_;
+    std::stable_sort(order.begin(), order.end(), [](const Place& a, const Place& b) { return a.frame < b.frame; });
+    for (const Place& place : order) copy(out, place.offset, end_of(place));
+  }
+
+ private:
+  struct Place {
+    uint64_t frame;
+    uint64_t offset;  // of its text in the spool
+  };
+  static constexpr size_t write_bytes = 256u << 10;  // gathered before each write to the file
+
+  // An unnamed file in $TMPDIR (else /tmp), gone when closed; -1 when none can be made.
+  static int open_temporary() {
+    const char* directory = std::getenv("TMPDIR");
+    std::string path = std::string(directory != nullptr && *directory != '\0' ? directory : "/tmp") +
+                       "/rstscope-report-XXXXXX";
+    const int fd = ::mkostemp(path.data(), O_CLOEXEC);
+    if (fd >= 0) ::unlink(path.c_str());
+    return fd;
+  }
+
+  // Moves the gathered text into the file; if the file takes no more (a full disk), the spool
+  // moves into memory with all it holds.
+  void write_pending() {
+    size_t done = 0;
+    while (done < pending_.size()) {
+      const ssize_t wrote = ::write(fd_, pending_.data() + done, pending_.size() - done);
+      if (wrote < 0 && errno == EINTR) continue;
+      if (wrote <= 0) break;
+      done += static_cast<size_t>(wrote);
+    }
+    written_ += done;
+    pending_.erase(0, done);
+    if (!pending_.empty()) to_memory();
+  }
+
+  void to_memory() {
+    memory_.assign(written_, '?');  // '?' stays where the file cannot be read back, if anywhere
+    read_at(memory_.data(), 0, written_);
+    memory_ += pending_;
+    pending_.clear();
+    pending_.shrink_to_fit();
+    ::close(fd_);
+    fd_ = -1;
+  }
+
+  bool read_at(char* into, uint64_t offset, uint64_t count) const {
+    while (count > 0) {
+      const ssize_t got = ::pread(fd_, into, count, static_cast<off_t>(offset));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) return false;
+      into += got;
+      offset += static_cast<uint64_t>(got);
+      count -= static_cast<uint64_t>(got);
+    }
+    return true;
+  }
+
+  // Where the text at `place` ends: where the next one in the order they came starts.
+  uint64_t end_of(const Place& place) const {
+    const auto next = std::upper_bound(places_.begin(), places_.end(), place.offset,
+                                       [](uint64_t offset, const Place& other) { return offset < other.offset; });
+    return next == places_.end() ? size_ : next->offset;
+  }
+
+  // Copies the spool's bytes [from, to) to `out`.
+  void copy(std::FILE* out, uint64_t from, uint64_t to) {
+    if (fd_ < 0) {
+      std::fwrite(memory_.data() + from, 1, to - from, out);
+      return;
+    }
+    std::vector<char> buffer(std::min<uint64_t>(to - from, write_bytes));
+    while (from < to) {
+      const uint64_t count = std::min<uint64_t>(to - from, buffer.size());
+      if (!read_at(buffer.data(), from, count)) std::fill(buffer.begin(), buffer.end(), '?');
+      std::fwrite(buffer.data(), 1, count, out);
+      from += count;
+    }
+  }
+
+  int fd_ = -1;
+  bool opened_ = false;
+  std::string pending_;       // text not yet written to the file
+  uint64_t written_ = 0;      // bytes in the file
+  std::string memory_;        // the spool when there is no file
+  uint64_t size_ = 0;         // bytes spooled
+  std::vector<Place> places_;  // in the order they came
+  bool in_order_ = true;
+};
+
 class TextReporter final : public Reporter {
  public:
   explicit TextReporter(const ReportOptions& options) : options_(options) {}
@@ -63,7 +199,7 @@ class TextReporter final : public Reporter {
       write(render_finding(finding));
       std::fflush(options_.out);
     } else {
-      findings_.push_back(finding);
+      spool_.add(finding.frame, "\n" + render_finding(finding));
     }
   }
 
@@ -89,19 +225,15 @@ class TextReporter final : public Reporter {
       return;
     }
     std::string text = render_summary(stats, "rstscope: reset report");
-    std::stable_sort(findings_.begin(), findings_.end(),
-                     [](const Finding& a, const Finding& b) { return a.frame < b.frame; });
-    if (findings_.empty()) {
+    if (spool_.empty()) {
       text += "\nNo resets found.\n";
+      write(text);
     } else {
       text += '\n';
       text += paint("1", "Resets, in frame order") + "\n";
-      for (const Finding& finding : findings_) {
-        text += '\n';
-        text += render_finding(finding);
-      }
+      write(text);
+      spool_.write_in_frame_order(options_.out);
     }
-    write(text);
     std::fflush(options_.out);
   }
 
@@ -301,7 +433,7 @@ class TextReporter final : public Reporter {
   }
 
   ReportOptions options_;
-  std::vector<Finding> findings_;
+  FindingSpool spool_;
   std::vector<PatternFinding> patterns_;
   std::array<uint64_t, cause_count> own_by_cause_{};
   std::map<std::string, uint64_t> services_;
