@@ -15,10 +15,11 @@ namespace {
 
 // Builds one JSON object in a string; keys are trusted literals, values are escaped.
 //
-// A report holds tens of thousands of these lines, each of some thirty keys and values, and
-// appending each piece to a std::string cost a call and a capacity check per piece: a tenth of
-// the per-RST work. So the string is opened to its whole capacity, each piece is written
-// straight into it after one check for room, and the string is cut to the line at the end.
+// A report holds tens of thousands of these lines, each of some twenty to thirty keys and
+// values, and appending each piece to a std::string cost a call and a capacity check per piece.
+// So the string is opened with room for a usual line, each piece is written straight into it
+// after one check for room (growing it when a line is longer), and the string is cut to the
+// line at the end: a third fewer instructions for the report.
 class JsonObject {
  public:
   JsonObject() : text_(own_) { open(); }
