@@ -358,6 +358,23 @@ TEST(Printable, NeutralisesTerminalControlAndBadBytes) {
   EXPECT_EQ(utf8_clean("ok\xc3"), "ok\xef\xbf\xbd");
 }
 
+// Plain text takes a short path, found 8 bytes at a time: every byte value, at every place in
+// and across those words, must come out as it does alone.
+TEST(Printable, EveryByteAtEveryPlaceOfAWordComesOutAsAlone) {
+  for (int value = 0; value < 256; ++value) {
+    const std::string alone = printable(std::string(1, static_cast<char>(value)));
+    for (size_t length = 1; length <= 27; ++length) {
+      for (size_t at = 0; at < length; ++at) {
+        std::string text(length, 'a');
+        text[at] = static_cast<char>(value);
+        const std::string expected = std::string(at, 'a') + alone + std::string(length - at - 1, 'a');
+        ASSERT_EQ(printable(text), expected) << "byte " << value << " at " << at << " of " << length;
+      }
+    }
+  }
+  EXPECT_EQ(printable("plain \"quoted\" back\\slash"), "plain \"quoted\" back\\slash");
+}
+
 TEST(CsvField, QuotesOnlyWhenNeeded) {
   EXPECT_EQ(csv_field("plain text"), "plain text");
   EXPECT_EQ(csv_field("a,b"), "\"a,b\"");

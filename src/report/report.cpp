@@ -195,6 +195,8 @@ std::string utf8_clean(std::string_view text) {
 }
 
 std::string printable(std::string_view text) {
+  // Most text is plain printable ASCII, which stays as it is: found 8 bytes at a time.
+  if (json_plain_run(text) == text.size()) return std::string(text);
   const std::string clean = utf8_clean(text);
   std::string out;
   out.reserve(clean.size());
