@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -157,12 +158,15 @@ struct ShardLog {
 };
 
 // A bounded hand-over of reusable objects: `free` ones go to the producer, `full` ones to the
-// consumer, and back.
+// consumer, and back. A taker that finds its side empty may first spin for a while (`spin`)
+// before it sleeps: when both ends run at about the same speed the next item is usually that
+// close, and a sleep costs both threads a system call and the sleeper a wake-up.
 template <typename T>
 class Channel {
  public:
-  explicit Channel(size_t depth) {
+  explicit Channel(size_t depth, std::chrono::nanoseconds spin = std::chrono::nanoseconds::zero()) : spin_(spin) {
     for (size_t i = 0; i < depth; ++i) free_.items.push_back(std::make_unique<T>());
+    free_.count.store(depth, std::memory_order_relaxed);
   }
   std::unique_ptr<T> take_free() { return pop(free_); }
   void give_free(std::unique_ptr<T> item) { push(free_, std::move(item)); }
@@ -170,31 +174,64 @@ class Channel {
   void give_full(std::unique_ptr<T> item) { push(full_, std::move(item)); }
 
  private:
-  // One side each way, each with one waiter at most: a push wakes it only when it may be
-  // waiting (its queue was empty), which spares most of the wake-ups.
+  // One side each way, each with one taker at most, which a push wakes only when it sleeps.
   struct Side {
     std::deque<std::unique_ptr<T>> items;
+    std::atomic<size_t> count{0};  // items.size(), read by the spin without the lock
+    bool sleeping = false;
     std::condition_variable filled;
   };
   std::unique_ptr<T> pop(Side& from) {
+    if (spin_ > std::chrono::nanoseconds::zero() && from.count.load(std::memory_order_acquire) == 0) spin(from);
     std::unique_lock lock(mutex_);
-    from.filled.wait(lock, [&] { return !from.items.empty(); });
+    while (from.items.empty()) {
+      from.sleeping = true;
+      from.filled.wait(lock);
+      from.sleeping = false;
+    }
     auto item = std::move(from.items.front());
     from.items.pop_front();
+    from.count.store(from.items.size(), std::memory_order_relaxed);
     return item;
   }
   void push(Side& to, std::unique_ptr<T> item) {
-    bool was_empty = false;
+    bool wake = false;
     {
       std::lock_guard lock(mutex_);
-      was_empty = to.items.empty();
       to.items.push_back(std::move(item));
+      to.count.store(to.items.size(), std::memory_order_release);
+      wake = to.sleeping;
     }
-    if (was_empty) to.filled.notify_one();
+    if (wake) to.filled.notify_one();
   }
+  // Waits without sleeping until the side has an item or the spin's time is up; the clock is
+  // read every few dozen pauses.
+  void spin(const Side& from) const {
+    const auto until = std::chrono::steady_clock::now() + spin_;
+    do {
+      for (int i = 0; i < 32; ++i) {
+        if (from.count.load(std::memory_order_acquire) != 0) return;
+        cpu_relax();
+      }
+    } while (std::chrono::steady_clock::now() < until);
+  }
+  static void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+  const std::chrono::nanoseconds spin_;
   std::mutex mutex_;
   Side free_, full_;
 };
+
+// The cores this process may run on.
+unsigned usable_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof(set), &set) == 0) return static_cast<unsigned>(CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
 
 // Records a shard tracker's reports into its current log instead of acting on them, and hands
 // the logs to the merge.
@@ -419,6 +456,12 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
   // Small batches, many in flight: they stay in cache between the reading thread that fills
   // them and the tracker that empties them, and leave the cache to the read buffer.
   constexpr size_t handoff = 512, batch_depth = 16, log_depth = 4;
+  // A tracker short of segments, or the reading thread short of free batches, spins this long
+  // before it sleeps: the other end is usually one batch (some 50 us) away. Measured with two
+  // threads on the benchmark capture: 0.622 against 0.653 s (11 runs), fewer sleeps and wake-ups.
+  // Only when each of those threads can have a core of its own: with more, a spinner keeps the
+  // one it waits for off its core (3 trackers on 2 cores: 0.692 against 0.650 s).
+  const std::chrono::microseconds batch_spin{shards + 1 <= usable_cores() ? 50 : 0};
   RunStats stats;
   ReportQueue reports(sink);
   Diagnoser diagnoser(options.thresholds, reports);
@@ -426,7 +469,7 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
   std::vector<std::unique_ptr<Channel<ShardLog>>> outputs;
   std::vector<TrackStats> shard_stats(shards);
   for (unsigned s = 0; s < shards; ++s) {
-    inputs.push_back(std::make_unique<Channel<Batch>>(batch_depth));
+    inputs.push_back(std::make_unique<Channel<Batch>>(batch_depth, batch_spin));
     outputs.push_back(std::make_unique<Channel<ShardLog>>(log_depth));
   }
 
