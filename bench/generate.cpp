@@ -148,7 +148,8 @@ struct Slot {
   bool sack = false;
   bool capture_near_server = true;
   bool persistent = true;  // replaced by a new connection when it ends
-  bool flood = false;      // the SYN-flood pseudo connection
+  bool flood = false;      // a flood's pseudo connection: SYNs, or RSTs when rst_flood
+  bool rst_flood = false;
   uint8_t scenario = none;
   Stage stage = Stage::start;
   uint8_t path_ttl = 0;
@@ -168,6 +169,7 @@ struct Options {
   uint64_t packets = 5'000'000;
   uint64_t connections = 200'000;
   uint64_t syn_flood = 0;
+  uint64_t rst_flood = 0;
   double ipv6_share = 0.25;
   double vlan_share = 0.10;
   double rate = 500'000;  // packets per second of capture time
@@ -218,6 +220,7 @@ class Generator {
       begin_connection(index, capture_epoch_ns + start, pick_scenario());
     }
     if (options_.syn_flood > 0) start_flood();
+    if (options_.rst_flood > 0) start_rst_flood();
 
     while (normal_written_ < options_.packets || flood_pending()) {
       if (queue_.empty()) break;
@@ -227,7 +230,11 @@ class Generator {
       if (!slot.flood && normal_written_ >= options_.packets) continue;
       now_ns_ = event.time_ns;
       if (slot.flood) {
-        step_flood(event.slot);
+        if (slot.rst_flood) {
+          step_rst_flood(event.slot);
+        } else {
+          step_flood(event.slot);
+        }
         continue;
       }
       emit(slot, slot.ops[slot.next_op++]);
@@ -839,6 +846,46 @@ class Generator {
 
   bool flood_pending() const { return flood_frames_left_ > 0; }
 
+  // --- RST flood -----------------------------------------------------------------------------
+
+  // Blind RSTs toward one service from spoofed sources and ports, with random sequence numbers:
+  // they match no connection, as in a reset attack that guesses, or its backscatter.
+  void start_rst_flood() {
+    const uint32_t index = new_slot(false);
+    Slot& slot = slots_[index];
+    slot.flood = true;
+    slot.rst_flood = true;
+    slot.flood_left = options_.rst_flood;
+    flood_frames_left_ += options_.rst_flood;
+    slot.side[1].address = server_address(false, 43);
+    slot.side[1].port = 443;
+    const double span_us = duration_s_ * 0.6 * 1e6;
+    slot.flood_interval_us = static_cast<uint32_t>(
+        std::max(1.0, span_us / static_cast<double>(options_.rst_flood)));
+    queue_.push({capture_epoch_ns + static_cast<int64_t>(duration_s_ * 0.2e9), index});
+  }
+
+  void step_rst_flood(uint32_t index) {
+    Slot& slot = slots_[index];
+    rstscope::synth::SegmentSpec spec;
+    spec.src = client_address(false);
+    spec.dst = slot.side[1].address;
+    spec.sport = static_cast<uint16_t>(random_.range(1024, 65535));
+    spec.dport = slot.side[1].port;
+    spec.seq = random_.u32();
+    spec.flags = flag::rst;
+    spec.window = 0;
+    spec.ttl = static_cast<uint8_t>(random_.range(30, 250));
+    spec.ip_id = static_cast<uint16_t>(random_.u32());
+    spec.df = false;
+    write(spec, none);
+    --flood_frames_left_;
+    if (--slot.flood_left > 0) {
+      const auto gap = static_cast<int64_t>(random_.exponential(slot.flood_interval_us) * 1000);
+      queue_.push({now_ns_ + gap, index});
+    }
+  }
+
   // Alternates spoofed SYNs and the server's SYN/ACK to each; the spoofed sources never answer.
   void step_flood(uint32_t index) {
     Slot& slot = slots_[index];
@@ -982,6 +1029,7 @@ class Generator {
     for (int cause = 1; cause < cause_end; ++cause) {
       std::fprintf(stderr, " %s=%" PRIu64, cause_names[cause].data(), rsts_[cause]);
     }
+    if (rsts_[none] != 0) std::fprintf(stderr, " unlabelled (floods)=%" PRIu64, rsts_[none]);
     std::fprintf(stderr, "\n");
   }
 
@@ -1009,12 +1057,13 @@ void usage() {
       "  --packets N        packets of ordinary traffic (default 5000000)\n"
       "  --connections N    connections live at once (default 200000)\n"
       "  --syn-flood N      add N spoofed SYNs (and the server's SYN/ACKs) toward one service\n"
+      "  --rst-flood N      add N blind RSTs from spoofed sources toward one service\n"
       "  --ipv6-share F     share of connections over IPv6 (default 0.25)\n"
       "  --vlan-share F     share of connections with an 802.1Q tag (default 0.10)\n"
       "  --rate PPS         packets per second of capture time (default 500000)\n"
       "  --seed N           random seed (default 1)\n"
       "  --nanosecond       write nanosecond timestamps (default microsecond)\n"
-      "Writes FILE and FILE.truth.tsv (frame number and intended cause of every RST).\n",
+      "Writes FILE and FILE.truth.tsv (frame number and intended cause of every RST; a flood's are unlabelled).\n",
       stderr);
 }
 
@@ -1055,6 +1104,7 @@ int main(int argc, char** argv) {
     if (arg == "--packets") options.packets = static_cast<uint64_t>(value);
     else if (arg == "--connections") options.connections = std::max<uint64_t>(1, static_cast<uint64_t>(value));
     else if (arg == "--syn-flood") options.syn_flood = static_cast<uint64_t>(value);
+    else if (arg == "--rst-flood") options.rst_flood = static_cast<uint64_t>(value);
     else if (arg == "--ipv6-share") options.ipv6_share = std::min(1.0, value);
     else if (arg == "--vlan-share") options.vlan_share = std::min(1.0, value);
     else if (arg == "--rate") options.rate = std::max(1.0, value);

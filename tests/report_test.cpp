@@ -260,6 +260,7 @@ RunStats sample_stats() {
   stats.track.connections = 2;
   stats.track.resets = 6;
   stats.track.evicted_pressure = 3;
+  stats.track.resets_judged_early = 2;
   stats.diagnose.by_cause[static_cast<size_t>(Cause::refused)] = 5;
   stats.diagnose.by_cause[static_cast<size_t>(Cause::forged)] = 1;
   stats.diagnose.duplicates = 4;
@@ -602,6 +603,7 @@ TEST(JsonReport, ConnectionPatternAndStatsObjects) {
   EXPECT_EQ(capture.at("errors").items[0].at("file").text, "missing \"file\".pcap");
   EXPECT_EQ(stats->at("decode").at("not_ip").number, 1);
   EXPECT_EQ(stats->at("track").at("evicted_pressure").number, 3);
+  EXPECT_EQ(stats->at("track").at("resets_judged_early").number, 2);
   const JsonValue& by_cause = stats->at("diagnose").at("by_cause");
   EXPECT_EQ(by_cause.fields.size(), static_cast<size_t>(cause_count));
   EXPECT_EQ(by_cause.at("refused").number, 5);
@@ -652,6 +654,8 @@ TEST(TextReport, SummaryThenFindingsInFrameOrderWithoutColour) {
        {"2013-08-22 20:00:33.000000 to 2013-08-22 20:00:35.879756 UTC (2.88 s)",
         "13 (1.4 kB captured)", "12 segments in 2 connections", "1 not IP",
         "under the memory cap", "verdicts on them may be weaker",
+        "2 resets early, before their horizon, under the cap on waiting resets",
+        "warning: 2 resets were judged before their horizon under the cap on waiting resets (--max-waiting-resets)",
         "missing \"file\".pcap: No such file or directory", "Resets by cause", "refused",
         "nothing listens on the port", "Services that reset or were reset",
         "212.227.15.188:110", "Hosts that sent resets", "rst_flood on 192.168.0.4",

@@ -177,6 +177,41 @@ TEST(Threads, SameReportOnAGeneratedCaptureLargerThanABatch) {
   EXPECT_EQ(one, three);
 }
 
+// A flood of blind RSTs beside ordinary connections that are reset, some of which go on: with a
+// small cap on waiting RSTs, ticks judge RSTs early in every shard, up to the same frame as one
+// tracker would.
+TEST(Threads, SameReportWhenTheCapOnWaitingResetsJudgesThemEarly) {
+  Scenario scenario;
+  for (int i = 0; i < 12000; ++i) {
+    auto& blind = scenario.connect(i % 2 == 0 ? "203.0.113.9" : "2001:db8:9::9", static_cast<uint16_t>(1024 + i),
+                                   i % 2 == 0 ? "198.51.100.20" : "2001:db8:1::20", 443);
+    blind.client.rst(static_cast<uint32_t>(i) * 7919u);
+    if (i % 40 == 0) {
+      auto& c = scenario.connect("192.0.2.10", static_cast<uint16_t>(30000 + i), "198.51.100.21", 80);
+      c.client.syn();
+      c.server.synack();
+      c.client.ack();
+      c.client.data(100);
+      if (i % 80 == 0) {
+        c.server.rst_ack();
+      } else {
+        c.server.spoof(tcp_flag::rst | tcp_flag::ack, c.server.next(), c.client.next(), 64);
+        c.server.data(300);  // goes on: forged, if the RST waits long enough to see it
+        c.client.ack();
+      }
+    }
+  }
+  const GeneratedCapture capture(scenario);
+  AnalyzerOptions options;
+  options.max_waiting_resets = 500;
+  RunStats stats;
+  const std::string one = json_report(capture.path(), 1, options, &stats);
+  EXPECT_GT(stats.track.resets_judged_early, 5000u);
+  EXPECT_EQ(one, json_report(capture.path(), 2, options));
+  EXPECT_EQ(one, json_report(capture.path(), 3, options));
+  EXPECT_EQ(one, json_report(capture.path(), 4, options));
+}
+
 // Idle connections are kept compact and restored whole by their next packet: only memory may
 // depend on it. Compacting every connection at every tick must give the same report as never.
 AnalyzerOptions compaction(int64_t after_ns) {

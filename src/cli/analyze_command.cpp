@@ -36,6 +36,7 @@ struct AnalyzeArguments {
   double idle_timeout_seconds = 900;
   double horizon_seconds = 3;
   uint64_t max_connections = 1u << 20;
+  uint64_t max_waiting_resets = 1u << 16;
   uint64_t rst_flood_min = 0, syn_flood_min = 0, backscatter_min = 0, port_scan_min = 0,
            blind_reset_min = 0;
   double pattern_window_seconds = 0;
@@ -179,6 +180,7 @@ int run_analyze(const AnalyzeArguments& arguments) {
   analyzer_options.idle_timeout_ns = seconds_to_ns(arguments.idle_timeout_seconds);
   analyzer_options.horizon_ns = seconds_to_ns(arguments.horizon_seconds);
   analyzer_options.max_connections = arguments.max_connections;
+  analyzer_options.max_waiting_resets = arguments.max_waiting_resets;
   PatternThresholds& thresholds = analyzer_options.thresholds;
   if (arguments.rst_flood_min != 0) thresholds.rst_flood_min = arguments.rst_flood_min;
   if (arguments.syn_flood_min != 0) thresholds.syn_flood_min = arguments.syn_flood_min;
@@ -256,6 +258,11 @@ void add_analyze_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   command->add_option("--max-connections", arguments->max_connections,
                       "Memory cap: connections tracked at once")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command->add_option("--max-waiting-resets", arguments->max_waiting_resets,
+                      "Memory cap: resets waiting for their horizon at once (beyond it the oldest "
+                      "are judged early)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   command->add_option("--rst-flood-min", arguments->rst_flood_min,

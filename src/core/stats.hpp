@@ -50,6 +50,7 @@ struct TrackStats {
   uint64_t port_reuse = 0;       // a new SYN replaced an old connection on the same 4-tuple
   uint64_t resets = 0;
   uint64_t resets_without_connection = 0;
+  uint64_t resets_judged_early = 0;  // before their horizon, under the cap on waiting RSTs
   uint64_t retransmissions = 0;
   uint64_t out_of_order = 0;
   uint64_t compacted = 0;        // times an idle connection was put in its compact form

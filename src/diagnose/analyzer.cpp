@@ -23,11 +23,14 @@ TrackerOptions tracker_options(const AnalyzerOptions& options, unsigned shards) 
 
 struct Analyzer::Impl {
   Impl(const AnalyzerOptions& options, FindingSink& sink)
-      : diagnoser(options.thresholds, sink), tracker(tracker_options(options, 1), diagnoser) {}
+      : diagnoser(options.thresholds, sink),
+        tracker(tracker_options(options, 1), diagnoser),
+        reset_cap(options.max_waiting_resets) {}
 
   void add(Segment& segment, const ConnectionKey& key, uint64_t hash) {
     clock_ns = advance_clock(clock_ns, segment);
     if (schedule.due(clock_ns)) tick();
+    reset_cap.seen(segment);
     tracker.add(segment, key, hash);
     schedule.added();
   }
@@ -36,11 +39,12 @@ struct Analyzer::Impl {
     // Between ticks connections are only added (port reuse and the cap replace one with
     // another), so the most alive at once is reached just before a tick.
     live_peak = std::max(live_peak, tracker.live());
-    tracker.tick(clock_ns);
+    tracker.tick(clock_ns, reset_cap.cut_frame());
   }
 
   Diagnoser diagnoser;
   Tracker tracker;
+  ResetCap reset_cap;
   int64_t clock_ns = 0;
   TickSchedule schedule;
   uint64_t live_peak = 0;
@@ -72,6 +76,8 @@ void Analyzer::finish() {
   impl_->tracker.finish(impl_->clock_ns);
   impl_->diagnoser.finish();
 }
+
+uint64_t Analyzer::waiting_resets() const { return impl_->tracker.waiting_resets(); }
 
 const TrackStats& Analyzer::track_stats() const {
   impl_->stats = impl_->tracker.stats();

@@ -1,7 +1,9 @@
 #pragma once
 // The analysis pipeline after decode: track/ follows connections, diagnose/ judges each RST.
+#include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "core/finding.hpp"
 #include "core/stats.hpp"
@@ -25,6 +27,7 @@ struct AnalyzerOptions {
   int64_t idle_timeout_ns = 900'000'000'000;  // evict connections silent this long
   int64_t horizon_ns = 3'000'000'000;         // how long a RST waits for what comes after it
   uint64_t max_connections = 1u << 20;        // memory cap: oldest idle evicted beyond this
+  uint64_t max_waiting_resets = 1u << 16;     // RSTs waiting for their horizon: the oldest judged early beyond this
   CompactionOptions compaction;
   PatternThresholds thresholds;
 };
@@ -66,6 +69,46 @@ class TickSchedule {
   int64_t last_clock_ns_ = 0;
 };
 
+// Keeps the RSTs that wait for their horizon under a cap, the same whatever the number of
+// threads: it sees every RST segment of the capture in order (after the tick due before it),
+// and at each tick names the frame up to which RSTs are judged at once, so that no more than
+// `cap` wait beyond that tick. Between ticks at most a tick interval's RSTs more come.
+// It keeps the low 32 bits of the frames of the last `cap` + 1 RSTs, 4 bytes each, in room
+// reserved at the start and touched only as RSTs come.
+class ResetCap {
+ public:
+  explicit ResetCap(uint64_t cap) : cap_(cap == 0 ? 1 : cap) {
+    frames_.reserve(static_cast<size_t>(std::min<uint64_t>(cap_ + 1, reserve_max)));
+  }
+  void seen(const Segment& segment) {
+    if (!segment.has(tcp_flag::rst)) return;
+    const auto low = static_cast<uint32_t>(segment.frame);
+    if (frames_.size() <= cap_) {
+      frames_.push_back(low);
+    } else {
+      frames_[count_ % (cap_ + 1)] = low;
+    }
+    newest_ = segment.frame;
+    ++count_;
+  }
+  // The frame of the newest RST that may wait no longer (the one `cap` places before the
+  // newest), or 0 while no more than `cap` have been seen. Its high bits are the newest RST's,
+  // less a wrap: were 2^32 frames or more between them, the frame named is a later one, and
+  // more RSTs are judged early, never fewer.
+  uint64_t cut_frame() const {
+    if (count_ <= cap_) return 0;
+    const uint32_t low = frames_[(count_ - cap_ - 1) % (cap_ + 1)];
+    return newest_ - static_cast<uint32_t>(static_cast<uint32_t>(newest_) - low);
+  }
+
+ private:
+  static constexpr uint64_t reserve_max = 1u << 22;  // 16 MiB of address space, not memory
+  uint64_t cap_;
+  uint64_t count_ = 0;
+  uint64_t newest_ = 0;
+  std::vector<uint32_t> frames_;
+};
+
 // One thread: one tracker for every connection, and the judgement.
 class Analyzer {
  public:
@@ -91,6 +134,8 @@ class Analyzer {
     return clock_ns;
   }
 
+  // RSTs waiting for their horizon now.
+  uint64_t waiting_resets() const;
   const TrackStats& track_stats() const;
   const DiagnoseStats& diagnose_stats() const;
 

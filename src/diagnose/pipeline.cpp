@@ -43,6 +43,7 @@ struct Batch {
   enum End : uint8_t { more, tick, last };
   End end = more;
   int64_t clock_ns = 0;   // the capture's clock at that tick
+  uint64_t cut_frame = 0; // and the frame up to which waiting RSTs are judged (ResetCap)
   CaptureStats capture;   // counters as they stood (for progress; first shard only)
 
   void add(Segment& segment, const ConnectionKey& key, uint64_t hash) {
@@ -492,9 +493,11 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
     Segment segment;
     int64_t clock_ns = 0;
     TickSchedule schedule;
+    ResetCap reset_cap(options.max_waiting_resets);
     auto hand_over = [&](unsigned s, Batch::End end) {
       batches[s]->end = end;
       batches[s]->clock_ns = clock_ns;
+      batches[s]->cut_frame = reset_cap.cut_frame();
       if (s == 0 && progress && end != Batch::more) batches[s]->capture = capture.stats();
       inputs[s]->give_full(std::move(batches[s]));
       if (end != Batch::last) batches[s] = inputs[s]->take_free();
@@ -510,6 +513,7 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
       // The key and its hash, which the tracker needs too, worked out here where there is time
       // to spare (the tracker is the busier thread): the hash's low half places the key in the
       // shard's table, its high half picks the shard.
+      reset_cap.seen(segment);
       const ConnectionKey key = ConnectionKey::of(segment);
       const uint64_t hash = key.hash();
       const unsigned s = static_cast<unsigned>(((hash >> 32) * shards) >> 32);
@@ -550,7 +554,7 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
             recorder.finishing = true;
             tracker.finish(batch->clock_ns);
           } else {
-            tracker.tick(batch->clock_ns);
+            tracker.tick(batch->clock_ns, batch->cut_frame);
           }
           recorder.ticking = false;
           ShardLog& log = recorder.log();  // the tick's last log
@@ -658,6 +662,7 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
     stats.track.port_reuse += shard.port_reuse;
     stats.track.resets += shard.resets;
     stats.track.resets_without_connection += shard.resets_without_connection;
+    stats.track.resets_judged_early += shard.resets_judged_early;
     stats.track.retransmissions += shard.retransmissions;
     stats.track.out_of_order += shard.out_of_order;
   }

@@ -322,6 +322,7 @@ class JsonReporter final : public Reporter {
         .number("port_reuse", track.port_reuse)
         .number("resets", track.resets)
         .number("resets_without_connection", track.resets_without_connection)
+        .number("resets_judged_early", track.resets_judged_early)
         .number("retransmissions", track.retransmissions)
         .number("out_of_order", track.out_of_order);
 

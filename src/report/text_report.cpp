@@ -363,22 +363,29 @@ class TextReporter final : public Reporter {
       line("evicted", fmt::format("{} idle, {} under the memory cap", stats.track.evicted_idle,
                                   stats.track.evicted_pressure));
     }
+    if (stats.track.resets_judged_early != 0) {
+      line("judged", fmt::format("{} resets early, before their horizon, under the cap on waiting resets",
+                                       stats.track.resets_judged_early));
+    }
     // Live runs always show the drop counters: zero drops is news worth stating there.
     if (options_.streaming || capture.kernel_dropped != 0 || capture.interface_dropped != 0) {
       line("dropped", fmt::format("{} by the kernel, {} by the interface",
                                   capture.kernel_dropped, capture.interface_dropped));
     }
+    const auto warn = [&](const std::string& message) { text += paint("1;33", "  warning: " + message) + "\n"; };
+    if (stats.track.resets_judged_early != 0) {
+      warn(fmt::format("{} resets were judged before their horizon under the cap on waiting resets "
+                       "(--max-waiting-resets); verdicts on them may be weaker.",
+                       stats.track.resets_judged_early));
+    }
     if (stats.track.evicted_pressure != 0) {
-      text += paint("1;33", fmt::format(
-                                "  warning: {} connections were evicted early under the memory "
-                                "cap (--max-connections); verdicts on them may be weaker.",
-                                stats.track.evicted_pressure)) +
-              "\n";
+      warn(fmt::format("{} connections were evicted early under the memory cap (--max-connections); "
+                       "verdicts on them may be weaker.",
+                       stats.track.evicted_pressure));
     }
     if (capture.kernel_dropped != 0 || capture.interface_dropped != 0) {
-      text += paint("1;33", "  warning: packets were dropped before rstscope saw them; the "
-                            "picture is incomplete and some verdicts may be wrong.") +
-              "\n";
+      warn("packets were dropped before rstscope saw them; the picture is incomplete and some "
+           "verdicts may be wrong.");
     }
 
     if (!capture.errors.empty()) {

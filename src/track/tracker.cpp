@@ -147,9 +147,9 @@ void Tracker::add(const Segment& segment, const ConnectionKey& key, uint64_t has
   }
 }
 
-void Tracker::tick(int64_t clock_ns) {
+void Tracker::tick(int64_t clock_ns, uint64_t cut_frame) {
   expire(clock_ns);
-  release(clock_ns, false);
+  release(clock_ns, false, cut_frame);
   compact_idle(clock_ns);
 }
 
@@ -567,10 +567,12 @@ void Tracker::make_room() {
   end(victim);
 }
 
-void Tracker::release(int64_t clock_ns, bool all) {
-  // Deadlines follow the capture's clock at each RST, so the due ones are a prefix.
-  while (!pending_.empty() && (all || deadline(pending_.front()) < clock_ns)) {
+void Tracker::release(int64_t clock_ns, bool all, uint64_t cut_frame) {
+  // Deadlines follow the capture's clock at each RST, and frames its order, so the due ones are
+  // a prefix.
+  while (!pending_.empty() && (all || deadline(pending_.front()) < clock_ns || pending_.front().rst.frame <= cut_frame)) {
     ResetContext& context = pending_.front();
+    if (!all && deadline(context) >= clock_ns) ++stats_.resets_judged_early;
     const ConnectionKey key = context.connection.key();
     const ConnectionTable::Handle handle = all ? table_.find_handle(key, key.hash()) : 0;
     if (handle != 0 && table_.is_compact(handle)) {

@@ -108,11 +108,14 @@ class Tracker {
       add(i, keys[i], hashes[i]);
     }
   }
-  // Expires idle connections and judges the RSTs whose horizon ended before `clock_ns`.
-  void tick(int64_t clock_ns);
+  // Expires idle connections and judges the RSTs whose horizon ended before `clock_ns`, and
+  // those up to frame `cut_frame` (the cap on waiting RSTs) before their horizon.
+  void tick(int64_t clock_ns, uint64_t cut_frame = 0);
   // Ends every connection and judges every RST still waiting. Call once, at the end.
   void finish(int64_t clock_ns);
   uint64_t live() const { return table_.size(); }
+  // RSTs waiting for their horizon.
+  uint64_t waiting_resets() const { return pending_.size(); }
   // Of them, kept compact.
   uint64_t compact() const { return table_.compact_count(); }
   TrackStats stats() const {
@@ -142,9 +145,10 @@ class Tracker {
   void expire(int64_t clock_ns);
   // Compacts the connections idle for longer than the options say.
   void compact_idle(int64_t clock_ns);
-  // Judges the RSTs whose horizon ended before `clock_ns`, or, at the end, all of them, each
-  // connection still in the table reported after its last RST.
-  void release(int64_t clock_ns, bool all);
+  // Judges the RSTs whose horizon ended before `clock_ns` or whose frame is `cut_frame` or
+  // earlier, or, at the end, all of them, each connection still in the table reported after its
+  // last RST.
+  void release(int64_t clock_ns, bool all, uint64_t cut_frame = 0);
   void make_room();
   // Some RST of the connection still waits for its horizon.
   bool waiting(const Connection& connection) const { return newest_pending(connection) != 0; }
