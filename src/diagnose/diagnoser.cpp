@@ -86,12 +86,17 @@ void Diagnoser::conclude(ResetContext& context, Prejudgement& prejudged) {
 
   // A repeat of the same side's reset (retransmitted RST, burst) takes the first one's verdict,
   // unless its own evidence names a different sender (an injector among genuine RSTs).
-  auto first = context.earlier_resets > 0 ? firsts_.find(context.earlier_reset_frame) : firsts_.end();
+  ResetsOf& resets = resets_[context.connection.id()];
+  const FirstReset* first = nullptr;
+  if (context.earlier_resets > 0) {
+    for (const FirstReset& earlier : resets.firsts) {
+      if (earlier.frame == context.earlier_reset_frame) first = &earlier;
+    }
+  }
   const Sender own_sender = matches.empty() ? Sender::endpoint : matches.front().sender;
-  const bool duplicate =
-      first != firsts_.end() && first->second.cause != Cause::forged && own_sender == first->second.sender;
+  const bool duplicate = first != nullptr && first->cause != Cause::forged && own_sender == first->sender;
   if (duplicate) {
-    const FirstReset& earlier = first->second;
+    const FirstReset& earlier = *first;
     finding.cause = earlier.cause;
     finding.confidence = earlier.confidence;
     finding.sender = earlier.sender;
@@ -120,7 +125,7 @@ void Diagnoser::conclude(ResetContext& context, Prejudgement& prejudged) {
     const bool fingerprint_told = std::find(finding.evidence.begin(), finding.evidence.end(),
                                             prejudged.fingerprint_sentence) != finding.evidence.end();
     if (prejudged.ttl_known && !fingerprint_told) finding.evidence.push_back(prejudged.fingerprint_sentence);
-    if (first != firsts_.end() && own_sender == first->second.sender) finding.duplicate_of = first->second.frame;
+    if (first != nullptr && own_sender == first->sender) finding.duplicate_of = first->frame;
   } else {
     finding.cause = Cause::unexplained;
     finding.confidence = Confidence::low;
@@ -130,15 +135,14 @@ void Diagnoser::conclude(ResetContext& context, Prejudgement& prejudged) {
   finding.frames.erase(std::unique(finding.frames.begin(), finding.frames.end()), finding.frames.end());
   finding.frames.erase(std::remove(finding.frames.begin(), finding.frames.end(), 0u), finding.frames.end());
   if (context.earlier_resets == 0) {
-    firsts_.emplace(finding.frame, FirstReset{finding.frame, finding.cause, finding.confidence, finding.sender});
-    first_frames_[context.connection.id()].push_back(finding.frame);
+    resets.firsts.push_back(FirstReset{finding.frame, finding.cause, finding.confidence, finding.sender});
   }
   if (context.payload_text_length > 0 && finding.cause != Cause::middlebox) {
     finding.evidence.push_back(
         fmt::format("the RST carries {} bytes of payload: \"{}\"", rst.payload_len, context.payload_text()));
   }
   ++diagnose_stats_.by_cause[static_cast<size_t>(finding.cause)];
-  causes_[context.connection.id()].push_back(finding.cause);
+  resets.causes.push_back(finding.cause);
   patterns_.reset(rst, context, finding);
   sink_.reset(finding);
 }
@@ -192,14 +196,9 @@ void Diagnoser::ended(const Connection& connection) {
                                                 : "reset by the responder";
   if (!connection.originator_known) summary.state += " (roles guessed: the handshake was not captured)";
   summary.causes.clear();
-  auto entry = causes_.find(connection.id());
-  if (entry != causes_.end()) {
-    summary.causes.assign(entry->second.begin(), entry->second.end());
-    causes_.erase(entry);
-  }
-  if (auto frames = first_frames_.find(connection.id()); frames != first_frames_.end()) {
-    for (uint64_t frame : frames->second) firsts_.erase(frame);
-    first_frames_.erase(frames);
+  if (auto entry = resets_.find(connection.id()); entry != resets_.end()) {
+    summary.causes.assign(entry->second.causes.begin(), entry->second.causes.end());
+    resets_.erase(entry);
   }
   sink_.connection(summary);
 }

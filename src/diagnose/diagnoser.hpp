@@ -63,9 +63,13 @@ class Diagnoser final : public TrackerSink {
   Observations observations_;
   Patterns patterns_;
   DiagnoseStats diagnose_stats_;
-  std::unordered_map<uint64_t, FirstReset> firsts_;  // by the frame of an episode's first RST
-  std::unordered_map<uint64_t, std::vector<uint64_t>> first_frames_;  // connection id -> those frames
-  std::unordered_map<uint64_t, std::vector<Cause>> causes_;
+  // What the judgement keeps of a connection's RSTs until it ends: the first of each episode
+  // (later ones of it repeat its verdict) and the cause of each, for its summary.
+  struct ResetsOf {
+    std::vector<FirstReset> firsts;
+    std::vector<Cause> causes;
+  };
+  std::unordered_map<uint64_t, ResetsOf> resets_;  // by connection id
   // Reused from one RST to the next, so that their vectors and strings keep their storage: most
   // RSTs of a capture are judged at its end, on one thread, where allocations were a third of
   // the time.
