@@ -130,6 +130,13 @@ TEST_F(CliTest, TimeoutsOutOfRangeAreUsageErrors) {
     EXPECT_NE(result.err.find(std::string(option).substr(0, std::string(option).find(' '))), std::string::npos)
         << option << ": " << result.err;
   }
+  // live takes the same analysis options, checked the same way before it opens anything.
+  for (const char* option : {"--idle-timeout 0", "--horizon -1", "--max-waiting-resets 0", "--max-connections 0"}) {
+    const RunResult result = run(std::string("live -i lo --count 1 ") + option);
+    EXPECT_EQ(result.status, 2) << option;
+    EXPECT_NE(result.err.find(std::string(option).substr(0, std::string(option).find(' '))), std::string::npos)
+        << option << ": " << result.err;
+  }
   if (!exists(pop3_capture())) GTEST_SKIP() << "sample capture absent";
   EXPECT_EQ(run("analyze --no-progress --idle-timeout 2000000 --horizon 2000000 " + quote(pop3_capture())).status, 0);
 }

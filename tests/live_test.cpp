@@ -75,6 +75,9 @@ TEST(Live, StreamsVerdictsFromARealInterface) {
 
   const std::string command = "ip netns exec " + topology.client.name() + " " + RSTSCOPE_BINARY +
                               " live -i " + client_iface + " --format json --duration 4 -w " + written.string() +
+                              // The analysis options as analyze has them: with room for one waiting
+                              // RST, the others are judged as soon as the next one comes.
+                              " --max-waiting-resets 1" +
                               (nobody ? " -Z nobody" : "") + " 2>&1";
   auto live = std::async(std::launch::async, [&] { return run_and_read(command); });
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // let it open the interface
@@ -108,6 +111,7 @@ TEST(Live, StreamsVerdictsFromARealInterface) {
 
   size_t refused = 0, aborted = 0;
   bool stats = false;
+  bool judged_early = false;
   for (size_t start = 0; start < output.size();) {
     const size_t end = output.find('\n', start);
     const std::string line = output.substr(start, end == std::string::npos ? std::string::npos : end - start);
@@ -117,6 +121,8 @@ TEST(Live, StreamsVerdictsFromARealInterface) {
     }
     if (line.find("\"type\":\"stats\"") != std::string::npos) {
       stats = line.find("\"kernel_dropped\"") != std::string::npos;
+      judged_early = line.find("\"resets_judged_early\":0,") == std::string::npos &&
+                     line.find("\"resets_judged_early\":") != std::string::npos;
     }
     if (end == std::string::npos) break;
     start = end + 1;
@@ -124,6 +130,7 @@ TEST(Live, StreamsVerdictsFromARealInterface) {
   EXPECT_EQ(refused, 3u);
   EXPECT_EQ(aborted, 1u);
   EXPECT_TRUE(stats) << "the final statistics must carry the kernel's drop counters";
+  EXPECT_TRUE(judged_early) << "--max-waiting-resets 1 must judge all but the newest RST early";
 
   // What live wrote with -w is a capture analyze reads to the same verdicts.
   ASSERT_TRUE(fs::exists(written));

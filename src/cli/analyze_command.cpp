@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "capture/capture.hpp"
+#include "cli/analysis_options.hpp"
 #include "cli/commands.hpp"
 #include "diagnose/pipeline.hpp"
 #include "report/report.hpp"
@@ -33,18 +34,11 @@ struct AnalyzeArguments {
   std::string color = "auto";
   std::string output;
   bool force = false;
-  double idle_timeout_seconds = 900;
-  double horizon_seconds = 3;
-  uint64_t max_connections = 1u << 20;
-  uint64_t max_waiting_resets = 1u << 16;
-  uint64_t rst_flood_min = 0, syn_flood_min = 0, backscatter_min = 0, port_scan_min = 0,
-           blind_reset_min = 0;
-  double pattern_window_seconds = 0;
+  AnalysisArguments analysis;
   bool no_progress = false;
   unsigned threads = std::max(1u, std::thread::hardware_concurrency());
 };
 
-int64_t seconds_to_ns(double seconds) { return static_cast<int64_t>(std::llround(seconds * 1e9)); }
 
 // Forwards to the reporter and remembers whether a --fail-on cause or pattern was seen.
 class FailOnSink final : public FindingSink {
@@ -176,20 +170,7 @@ int run_analyze(const AnalyzeArguments& arguments) {
   CaptureSet capture(capture_options);
   for (const std::string& path : arguments.captures) capture.add_path(path);
 
-  AnalyzerOptions analyzer_options;
-  analyzer_options.idle_timeout_ns = seconds_to_ns(arguments.idle_timeout_seconds);
-  analyzer_options.horizon_ns = seconds_to_ns(arguments.horizon_seconds);
-  analyzer_options.max_connections = arguments.max_connections;
-  analyzer_options.max_waiting_resets = arguments.max_waiting_resets;
-  PatternThresholds& thresholds = analyzer_options.thresholds;
-  if (arguments.rst_flood_min != 0) thresholds.rst_flood_min = arguments.rst_flood_min;
-  if (arguments.syn_flood_min != 0) thresholds.syn_flood_min = arguments.syn_flood_min;
-  if (arguments.backscatter_min != 0) thresholds.backscatter_min = arguments.backscatter_min;
-  if (arguments.port_scan_min != 0) thresholds.port_scan_min = arguments.port_scan_min;
-  if (arguments.blind_reset_min != 0) thresholds.blind_reset_min = arguments.blind_reset_min;
-  if (arguments.pattern_window_seconds > 0) {
-    thresholds.window_ns = seconds_to_ns(arguments.pattern_window_seconds);
-  }
+  const AnalyzerOptions analyzer_options = arguments.analysis.options();
 
   auto reporter = make_reporter(report_options);
   FailOnSink sink(*reporter, fail_causes, fail_patterns);
@@ -247,42 +228,7 @@ void add_analyze_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   command->add_option("-o,--output", arguments->output, "Write the report to FILE");
   command->add_flag("--force", arguments->force, "Let -o overwrite an existing file");
-  command->add_option("--idle-timeout", arguments->idle_timeout_seconds,
-                      "Forget connections silent this many seconds (at most 2000000, 23 days)")
-      ->check(CLI::PositiveNumber & CLI::Range(0.0, 2e6))
-      ->capture_default_str();
-  command->add_option("--horizon", arguments->horizon_seconds,
-                      "Seconds of capture a reset waits for what follows it before judgement "
-                      "(at most 2000000)")
-      ->check(CLI::Range(0.0, 2e6))
-      ->capture_default_str();
-  command->add_option("--max-connections", arguments->max_connections,
-                      "Memory cap: connections tracked at once")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  command->add_option("--max-waiting-resets", arguments->max_waiting_resets,
-                      "Memory cap: resets waiting for their horizon at once (beyond it the oldest "
-                      "are judged early)")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  command->add_option("--rst-flood-min", arguments->rst_flood_min,
-                      "RSTs toward one host within the window that make a flood")
-      ->check(CLI::PositiveNumber);
-  command->add_option("--syn-flood-min", arguments->syn_flood_min,
-                      "Half-open connections on one service that make a SYN flood")
-      ->check(CLI::PositiveNumber);
-  command->add_option("--backscatter-min", arguments->backscatter_min,
-                      "Unsolicited SYN/ACKs or RSTs toward one address that make backscatter")
-      ->check(CLI::PositiveNumber);
-  command->add_option("--port-scan-min", arguments->port_scan_min,
-                      "Refused ports or hosts from one source that make a scan")
-      ->check(CLI::PositiveNumber);
-  command->add_option("--blind-reset-min", arguments->blind_reset_min,
-                      "RSTs stepping through one connection's window that make a blind attack")
-      ->check(CLI::PositiveNumber);
-  command->add_option("--pattern-window", arguments->pattern_window_seconds,
-                      "Seconds over which the pattern counts are taken")
-      ->check(CLI::PositiveNumber);
+  add_analysis_options(command, arguments->analysis);
   command->add_flag("--no-progress", arguments->no_progress, "No progress line on stderr");
   command->add_option("--threads", arguments->threads,
                       "Threads: with 2 or more, one reads and decodes and the others follow the "
@@ -295,7 +241,7 @@ void add_analyze_command(CLI::App& app, int& exit_code) {
       exit_code = run_analyze(*arguments);
     } catch (const std::bad_alloc&) {
       print_error("out of memory (connection state is reserved for --max-connections " +
-                  std::to_string(arguments->max_connections) + " at the start: lower it)");
+                  std::to_string(arguments->analysis.max_connections) + " at the start: lower it)");
       exit_code = 2;
     } catch (const std::exception& error) {
       print_error(error.what());

@@ -11,11 +11,13 @@
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <new>
 #include <string>
 
 #include <fmt/format.h>
 
 #include "capture/live.hpp"
+#include "cli/analysis_options.hpp"
 #include "cli/commands.hpp"
 #include "decode/decode.hpp"
 #include "diagnose/analyzer.hpp"
@@ -34,6 +36,7 @@ struct LiveArguments {
   std::string user;
   double duration_seconds = 0;
   uint64_t count = 0;
+  AnalysisArguments analysis;
 };
 
 // Signal handlers only raise these flags; the capture loop acts on them.
@@ -131,8 +134,7 @@ int run_live(const LiveArguments& arguments) {
   report_options.color = report_options.format == Format::text && isatty(STDOUT_FILENO) != 0 &&
                          std::getenv("NO_COLOR") == nullptr;
   auto reporter = make_reporter(report_options);
-  AnalyzerOptions analyzer_options;
-  Analyzer analyzer(analyzer_options, *reporter);
+  Analyzer analyzer(arguments.analysis.options(), *reporter);
   DecodeStats decode_stats;
   CaptureStats capture_stats;
   capture_stats.inputs = 1;
@@ -239,6 +241,7 @@ void add_live_command(CLI::App& app, int& exit_code) {
       ->check(CLI::PositiveNumber);
   command->add_option("--count", arguments->count, "Stop after this many packets")
       ->check(CLI::PositiveNumber);
+  add_analysis_options(command, arguments->analysis);
   command->callback([arguments, &exit_code] {
     if (arguments->rotate_megabytes != 0 && arguments->write_path.empty()) {
       print_error("-C needs -w");
@@ -247,6 +250,10 @@ void add_live_command(CLI::App& app, int& exit_code) {
     }
     try {
       exit_code = run_live(*arguments);
+    } catch (const std::bad_alloc&) {
+      print_error("out of memory (connection state is reserved for --max-connections " +
+                  std::to_string(arguments->analysis.max_connections) + " at the start: lower it)");
+      exit_code = 2;
     } catch (const std::exception& error) {
       print_error(error.what());
       exit_code = 2;
