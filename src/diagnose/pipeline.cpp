@@ -510,10 +510,10 @@ RunStats analyze_sharded(CaptureSet& capture, const AnalyzerOptions& options, Fi
         for (unsigned s = 0; s < shards; ++s) hand_over(s, Batch::tick);
         schedule.ticked(clock_ns);
       }
+      reset_cap.seen(segment);
       // The key and its hash, which the tracker needs too, worked out here where there is time
       // to spare (the tracker is the busier thread): the hash's low half places the key in the
       // shard's table, its high half picks the shard.
-      reset_cap.seen(segment);
       const ConnectionKey key = ConnectionKey::of(segment);
       const uint64_t hash = key.hash();
       const unsigned s = static_cast<unsigned>(((hash >> 32) * shards) >> 32);
