@@ -3,6 +3,7 @@
 // capture's clock does not move at all.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <vector>
 
 #include "diagnose/analyzer.hpp"
@@ -54,6 +55,17 @@ TEST(ResetCap, NamesTheFrameCapPlacesBackAcrossTheWrapOf32Bits) {
   cap.seen(blind_rst(later, 0));
   frames.push_back(later);
   EXPECT_EQ(cap.cut_frame(), frames[frames.size() - 4]);
+}
+
+// The largest cap the command line takes (2^64 - 1) never cuts, and never divides by zero.
+TEST(ResetCap, TheLargestCapNeverCuts) {
+  ResetCap cap(UINT64_MAX);
+  for (uint64_t frame = 1; frame <= 100; ++frame) cap.seen(blind_rst(frame, 0));
+  EXPECT_EQ(cap.cut_frame(), 0u);
+  ResetCap none(0);  // taken as 1
+  none.seen(blind_rst(7, 0));
+  none.seen(blind_rst(9, 0));
+  EXPECT_EQ(none.cut_frame(), 7u);
 }
 
 TEST(WaitingCap, HoldsWhenTheClockNeverMoves) {

@@ -77,7 +77,8 @@ class TickSchedule {
 // reserved at the start and touched only as RSTs come.
 class ResetCap {
  public:
-  explicit ResetCap(uint64_t cap) : cap_(cap == 0 ? 1 : cap) {
+  // A cap of 0 is taken as 1, and one beyond 2^62 as 2^62 (more RSTs than any capture holds).
+  explicit ResetCap(uint64_t cap) : cap_(std::clamp<uint64_t>(cap, 1, uint64_t{1} << 62)) {
     frames_.reserve(static_cast<size_t>(std::min<uint64_t>(cap_ + 1, reserve_max)));
   }
   void seen(const Segment& segment) {
