@@ -516,7 +516,7 @@ TEST(Decode, TcpOptionsAreReadOnlyFromSynsAndRsts) {
 TEST(Decode, SourceMacAndAddressesExactly) {
   Bytes frame{0x02, 0, 0, 0, 0, 2, 0x8a, 0x9b, 0xac, 0xbd, 0xce, 0xdf};
   put16(frame, 0x0800);
-  const Bytes packet_bytes = ipv4(6, tcp(tcp_flag::ack, {}, 3));
+  const Bytes packet_bytes = ipv4(6, tcp(tcp_flag::rst | tcp_flag::ack, {}, 3));
   frame.insert(frame.end(), packet_bytes.begin(), packet_bytes.end());
   Segment segment;
   DecodeStats stats;
@@ -527,6 +527,26 @@ TEST(Decode, SourceMacAndAddressesExactly) {
   EXPECT_EQ(segment.src, client4);
   EXPECT_EQ(segment.dst, server4);
   EXPECT_EQ(segment.src.family, 4);
+}
+
+// Only SYNs and RSTs carry their sender's link address (the rules read no other), through the
+// usual path (one 802.1Q tag at most) and the general one (here two tags) alike.
+TEST(Decode, SourceMacOnlyOnSynsAndRsts) {
+  for (const bool two_tags : {false, true}) {
+    for (const uint8_t flags : {uint8_t{tcp_flag::ack}, uint8_t{tcp_flag::psh | tcp_flag::ack}, uint8_t{tcp_flag::fin | tcp_flag::ack},
+                                uint8_t{tcp_flag::syn}, uint8_t{tcp_flag::syn | tcp_flag::ack}, uint8_t{tcp_flag::rst},
+                                uint8_t{tcp_flag::rst | tcp_flag::ack}}) {
+      SCOPED_TRACE(std::string(two_tags ? "two tags" : "untagged") + ", flags " + std::to_string(flags));
+      Segment segment;
+      segment.source_mac = 0x123456;  // left from an earlier frame
+      DecodeStats stats;
+      const Bytes packet = ipv4(6, tcp(flags, {}, 3));
+      const Bytes frame = two_tags ? ethernet(0x0800, packet, {0x88a8, 0x8100}) : ethernet(0x0800, packet);
+      ASSERT_EQ(decode(packet_of(1, frame), segment, stats), DecodeResult::tcp);
+      const bool carries = (flags & (tcp_flag::syn | tcp_flag::rst)) != 0;
+      EXPECT_EQ(segment.source_mac, carries ? 0x020000000001u : 0u);
+    }
+  }
 }
 
 // decode() does not clear the whole segment first: a segment reused for the next frame must
@@ -779,7 +799,9 @@ TEST(Decode, UsualEthernetFramesDecodeAsTheGeneralPathDoes) {
         if (alone.result != DecodeResult::tcp) continue;
         ++usual;
         expect_same_segment(in_frame.segment, alone.segment);
-        EXPECT_EQ(in_frame.segment.source_mac, 0x020000000001u);
+        // Only SYNs and RSTs carry the sender's link address.
+        const bool carries_mac = alone.segment.has(tcp_flag::syn) || alone.segment.has(tcp_flag::rst);
+        EXPECT_EQ(in_frame.segment.source_mac, carries_mac ? 0x020000000001u : 0u);
         EXPECT_EQ(in_frame.segment.payload - cut.data(), alone.segment.payload - ip.data() + static_cast<long>(link_bytes));
         EXPECT_EQ(in_frame.stats.tcp, 1u);
         EXPECT_EQ(in_frame.stats.tunnelled, alone.stats.tunnelled);

@@ -92,7 +92,8 @@ struct Segment {
   int64_t clock_ns = 0;       // the capture's clock here: the latest timestamp so far (set by the analysis)
   uint64_t frame = 0;
   const uint8_t* payload = nullptr;
-  uint64_t source_mac = 0;    // the outermost Ethernet source address (48 bits), 0 without one
+  uint64_t source_mac = 0;    // the outermost Ethernet source address (48 bits) of a SYN or a
+                              // RST (the rules read no other); 0 without one, and for other segments
   uint32_t seq = 0, ack = 0;
   uint32_t payload_len = 0;   // TCP payload bytes according to the IP length
   uint32_t payload_captured = 0;  // of those, bytes present in the capture

@@ -4,6 +4,13 @@
 
 namespace rstscope {
 
+static_assert([] {
+  for (uint8_t code = 0; code < 8; ++code) {
+    if (History::code_of(History::letters[code]) != code) return false;
+  }
+  return true;
+}(), "History::code_of must agree with History::letters");
+
 std::string History::str() const {
   std::string text;
   str_to(text);

@@ -203,15 +203,30 @@ class History {
   static constexpr std::string_view letters = "shadfrtwSHADFRTW";
 
   // Inline: the tracker adds a few letters to every connection, and with the letter a constant
-  // here, its code is worked out when compiling instead of searched for each time.
+  // here (or one of two), its code is worked out when compiling instead of searched for each
+  // time. A search (string_view::find) was left as a call where the letter was one of two.
   [[gnu::always_inline]] void add(char letter, bool originator) {
     if (length_ == capacity) return;
-    const auto code = static_cast<uint8_t>(letters.find(letter) + (originator ? 8 : 0));
+    const auto code = static_cast<uint8_t>(code_of(letter) + (originator ? 8 : 0));
     codes_[length_ / 2] |= static_cast<uint8_t>(code << (length_ % 2 * 4));
     ++length_;
   }
   std::string str() const;
   void str_to(std::string& text) const;  // the same, into `text` (its storage reused)
+  // A lower-case letter's place in `letters`.
+  static constexpr uint8_t code_of(char letter) {
+    switch (letter) {
+      case 's': return 0;
+      case 'h': return 1;
+      case 'a': return 2;
+      case 'd': return 3;
+      case 'f': return 4;
+      case 'r': return 5;
+      case 't': return 6;
+      case 'w': return 7;
+      default: return 0xff;  // not a letter add() takes
+    }
+  }
 
  private:
   static constexpr size_t capacity = 23;
