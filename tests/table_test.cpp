@@ -3,6 +3,7 @@
 // out whole, lookups must tell the families apart, and the idle lists must cross the pools.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <random>
@@ -380,6 +381,118 @@ TEST(ConnectionTable, CompactConnectionsComeBackWholeInTheirPlace) {
   }
   table.compact_idle(ConnectionTable::active, 3000, 500, [](const Connection&) { return 0; });
   EXPECT_EQ(table.compact_count(), compact_before + 5);  // touched 2000..2400
+}
+
+// A list whose touches are logged (log_touches) is compacted from the log instead of by a walk
+// of its links: the same connections, in the same order, stopping at the same one, through
+// touches again, erasures (whose places new connections take), lookups that restore compact
+// connections, and connections kept full for a while.
+TEST(ConnectionTable, ALoggedListCompactsWhatAWalkOfTheListWould) {
+  std::mt19937_64 random(5);
+  ConnectionTable walked(4096), logged(4096);
+  logged.log_touches(ConnectionTable::closing);
+  ConnectionTable* const tables[] = {&walked, &logged};
+  std::vector<ConnectionKey> keys;
+  std::vector<bool> live;
+  uint32_t now = 0;
+  // Kept full while the frame's low bits say so this round: retried at later calls.
+  uint64_t round = 0;
+  auto decide = [&](const Connection& connection) { return (connection.id() + round) % 5 == 0 ? -1 : 0; };
+  auto compacted_ids = [](ConnectionTable& table) {
+    std::vector<uint64_t> ids;
+    table.visit_all([&](ConnectionTable::Handle handle) {
+      if (table.is_compact(handle)) ids.push_back(table.id(handle));
+    });
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  };
+  auto order = [](ConnectionTable& table, ConnectionTable::List list) {
+    std::vector<uint64_t> ids;
+    table.visit_oldest_first(list, [&](ConnectionTable::Handle handle) {
+      ids.push_back(table.id(handle));
+      return true;
+    });
+    return ids;
+  };
+  for (uint32_t step = 0; step < 6000; ++step) {
+    now += static_cast<uint32_t>(random() % 3);
+    const uint64_t pick = random() % 100;
+    if (pick < 40 || keys.empty()) {
+      // A new connection, half of them IPv6, on the closing list or the active one.
+      const uint32_t i = static_cast<uint32_t>(keys.size());
+      const Segment segment = i % 2 == 0 ? segment_between(v4(0xc0000000 + i), 40000, v4(0xc6336401), 80)
+                                         : segment_between(v6(0x20010db8ull << 32, i), 40000, v6(0x20010db8ull << 32, 1), 80);
+      keys.push_back(ConnectionKey::of(segment));
+      live.push_back(true);
+      const auto list = random() % 4 == 0 ? ConnectionTable::active : ConnectionTable::closing;
+      for (ConnectionTable* table : tables) {
+        Connection* connection = table->insert(keys.back(), keys.back().hash());
+        connection->first_frame = 1000 + i;
+        connection->touched = now;
+        table->touch(connection, list);
+      }
+      continue;
+    }
+    const size_t i = random() % keys.size();
+    if (!live[i]) continue;
+    if (pick < 70) {
+      // Touched again (a lookup first, which restores a compact one), maybe onto the other list.
+      const auto list = random() % 3 == 0 ? ConnectionTable::active : ConnectionTable::closing;
+      for (ConnectionTable* table : tables) {
+        Connection* connection = table->find(keys[i], keys[i].hash());
+        ASSERT_NE(connection, nullptr);
+        connection->touched = now;
+        table->touch(connection, list);
+      }
+    } else if (pick < 80) {
+      live[i] = false;
+      for (ConnectionTable* table : tables) table->erase(table->find(keys[i], keys[i].hash()));
+    } else if (pick < 90) {
+      ++round;
+      for (ConnectionTable* table : tables) table->compact_idle(ConnectionTable::closing, now, 20, decide);
+      ASSERT_EQ(compacted_ids(walked), compacted_ids(logged)) << "step " << step;
+      ASSERT_EQ(walked.compact_count(), logged.compact_count());
+    }
+  }
+  for (const auto list : {ConnectionTable::closing, ConnectionTable::active}) {
+    EXPECT_EQ(order(walked, list), order(logged, list));
+  }
+  EXPECT_GT(logged.compactions(), 500u);
+  EXPECT_GT(logged.restorations(), 50u);
+  EXPECT_EQ(walked.logged_touches(ConnectionTable::closing), 0u);
+  // The log keeps only the touches not yet old enough, and those behind them.
+  logged.compact_idle(ConnectionTable::closing, now + 1000, 20, [](const Connection&) { return 0; });
+  EXPECT_EQ(logged.logged_touches(ConnectionTable::closing), 0u);
+}
+
+// Once the full entries ever in use reach the cap, compaction no longer pays and never will
+// again: the log of touches ends then, so it cannot grow without bound under a flood.
+TEST(ConnectionTable, TheTouchLogEndsWhenCompactionStopsPaying) {
+  ConnectionTable table(64);
+  table.log_touches(ConnectionTable::closing);
+  std::vector<ConnectionKey> keys;
+  for (uint32_t i = 0; i < 64; ++i) {
+    keys.push_back(ConnectionKey::of(segment_between(v4(0xc0000000 + i), 40000, v4(0xc6336401), 80)));
+    Connection* connection = table.insert(keys.back(), keys.back().hash());
+    connection->first_frame = 1 + i;
+    connection->touched = i;
+    table.touch(connection, ConnectionTable::closing);
+    if (i == 62) {
+      EXPECT_TRUE(table.compaction_pays());
+      EXPECT_EQ(table.logged_touches(ConnectionTable::closing), 63u);
+    }
+  }
+  // The 64th full entry reached the cap: its touch ended the log.
+  EXPECT_FALSE(table.compaction_pays());
+  EXPECT_EQ(table.logged_touches(ConnectionTable::closing), 0u);
+  for (uint32_t round = 0; round < 1000; ++round) {
+    for (const ConnectionKey& key : keys) {
+      Connection* connection = table.find(key, key.hash());
+      connection->touched = 100 + round;
+      table.touch(connection, ConnectionTable::closing);
+    }
+  }
+  EXPECT_EQ(table.logged_touches(ConnectionTable::closing), 0u);
 }
 
 // A lookup may start from the slot where the prefetch found its key a few segments earlier. By

@@ -304,6 +304,14 @@ void ConnectionTable::unlink(uint32_t index) {
 
 void ConnectionTable::touch(Connection* connection, List list) {
   const uint32_t index = index_of(*connection);
+  if (logged_[list]) {
+    // Once compaction stops paying it never pays again (the pools only grow), so the log ends.
+    if (compaction_pays()) {
+      touches_[list].push_back({index, connection->touched, connection->id()});
+    } else if (!touches_[list].empty()) {
+      touches_[list] = ChunkedFifo<Retry, 4096>();
+    }
+  }
   if (connection->list == list && newest_[list] == index) return;
   unlink(index);
   connection->list = list;
@@ -326,6 +334,7 @@ void ConnectionTable::clear() {
   std::fill(std::begin(oldest_), std::end(oldest_), 0u);
   std::fill(std::begin(frontier_), std::end(frontier_), 0u);
   for (auto& retry : retry_) retry.clear();
+  for (auto& log : touches_) log = ChunkedFifo<Retry, 4096>();
   for (CompactClass& entries : classes_) entries = CompactClass{};
   compact_count_ = 0;
   size_ = 0;

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/chunked_fifo.hpp"
 #include "core/prefetch.hpp"
 #include "track/connection.hpp"
 
@@ -129,6 +130,13 @@ class ConnectionTable {
   // the next call.
   template <typename Decide>
   void compact_idle(List list, uint32_t now, uint32_t idle_units, Decide&& decide);
+  // Keeps a log of the touches onto `list`, which compact_idle() then walks instead of the list
+  // itself. For a list whose connections are compacted soon after they join it (the closing
+  // one): the log holds only that long's touches, and its entries sit in order in memory, so
+  // the connections can be fetched well ahead. Walking the list chased its links, one cache
+  // miss after another.
+  void log_touches(List list) { logged_[list] = true; }
+  size_t logged_touches(List list) const { return touches_[list].size(); }
   uint64_t compact_count() const { return compact_count_; }
   // Whether compacting can still keep memory down: not once the full entries ever in use reach
   // the cap (as under a flood), since their memory stays and compact copies would add to it.
@@ -273,6 +281,29 @@ class ConnectionTable {
     uint64_t id;
   };
   std::vector<Retry> retry_[lists];
+  // The touches of the logged lists (log_touches), oldest first, as Retry entries: one whose
+  // connection was touched again since, freed or compacted is passed over.
+  bool logged_[lists] = {false, false, false, false};
+  ChunkedFifo<Retry, 4096> touches_[lists];
+  // The full connection a logged touch names, if its index is in the pools (a hint only).
+  [[gnu::always_inline]] void prefetch_touched(const Retry& entry) const {
+    if ((entry.index & v6_bit) == 0 ? entry.index < pool4_.size() : (entry.index & ~v6_bit) < pool6_.size()) {
+      prefetch(entry.index);
+    }
+  }
+  // The slot of the connection a logged touch names (its entry should be cached by now).
+  [[gnu::always_inline]] void prefetch_touched_slot(const Retry& entry) {
+    if ((entry.index & v6_bit) == 0 ? entry.index < pool4_.size() : (entry.index & ~v6_bit) < pool6_.size()) {
+      prefetch_slot(at(entry.index).key().hash());
+    }
+  }
+  // Whether a Retry entry still names the full connection it was made for, on `list`.
+  bool still(const Retry& entry, List list) {
+    if (is_compact(entry.index)) return false;
+    if ((entry.index & v6_bit) == 0 ? entry.index >= pool4_.size() : (entry.index & ~v6_bit) >= pool6_.size()) return false;
+    const Connection& connection = at(entry.index);
+    return connection.list == list && connection.id() == entry.id && connection.touched == entry.touched;
+  }
 };
 
 template <typename Decide>
@@ -287,12 +318,27 @@ void ConnectionTable::compact_idle(List list, uint32_t now, uint32_t idle_units,
   // was not touched since (a touch moves it to the front of a list).
   std::vector<Retry> retry;
   retry.swap(retry_[list]);
-  for (const Retry& entry : retry) {
-    if (is_compact(entry.index)) continue;
-    if ((entry.index & v6_bit) == 0 ? entry.index >= pool4_.size() : (entry.index & ~v6_bit) >= pool6_.size()) continue;
-    Connection& connection = at(entry.index);
-    if (connection.list != list || connection.id() != entry.id || connection.touched != entry.touched) continue;
-    compact_if(entry.index, connection);
+  // Each is fetched well ahead: a connection kept full is usually tried at several ticks, out
+  // of the cache every time.
+  constexpr size_t retry_ahead = 16;
+  for (size_t i = 0; i < retry.size(); ++i) {
+    if (i + retry_ahead < retry.size()) prefetch_touched(retry[i + retry_ahead]);
+    if (still(retry[i], list)) compact_if(retry[i].index, at(retry[i].index));
+  }
+  if (logged_[list]) {
+    // The log is in the order of the touches, as the list is: the same connections come in the
+    // same order, and the walk stops at the same one.
+    ChunkedFifo<Retry, 4096>& log = touches_[list];
+    constexpr size_t ahead = 16, slot_ahead = 0;
+    for (size_t i = 0; i < ahead && i < log.size(); ++i) prefetch_touched(log[i]);
+    while (!log.empty() && now - log.front().touched > idle_units) {
+      const Retry entry = log.front();
+      log.pop_front();
+      if (log.size() >= ahead) prefetch_touched(log[ahead - 1]);
+      if (slot_ahead > 0 && log.size() >= slot_ahead) prefetch_touched_slot(log[slot_ahead - 1]);
+      if (still(entry, list)) compact_if(entry.index, at(entry.index));
+    }
+    return;
   }
   // Then onwards from the frontier: every connection newer than it is full.
   for (uint32_t index = frontier_[list] == 0 ? oldest_[list] : links(frontier_[list]).newer; index != 0;) {

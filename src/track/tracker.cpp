@@ -125,7 +125,10 @@ int64_t ResetContext::since_answers_ns() const {
 }
 
 Tracker::Tracker(const TrackerOptions& options, TrackerSink& sink)
-    : options_(options), sink_(sink), table_(options.max_connections), pending_base_(options.first_reset_number) {}
+    : options_(options), sink_(sink), table_(options.max_connections), pending_base_(options.first_reset_number) {
+  // Closed connections are compacted within a fraction of a second (see CompactionOptions).
+  if (options_.compaction.closing_after_ns >= 0) table_.log_touches(ConnectionTable::closing);
+}
 
 void Tracker::add(const Segment& segment, const ConnectionKey& key, uint64_t hash) {
   ++stats_.segments;
