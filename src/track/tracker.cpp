@@ -246,9 +246,67 @@ Connection* Tracker::create(const ConnectionKey& key, uint64_t hash, const Segme
   return connection;
 }
 
+namespace {
+
+// The sender's TTLs, DF bits and IP IDs, for comparison with RSTs in its name.
+[[gnu::always_inline]] inline void take_fingerprint(Endpoint& sender, const Segment& segment) {
+  sender.ttl_min = std::min(sender.ttl_min, segment.ttl);
+  sender.ttl_max = std::max(sender.ttl_max, segment.ttl);
+  if (segment.df) {
+    sender.df_seen = true;
+  } else {
+    sender.df_missing = true;
+  }
+  if (!segment.src.is_v6()) {
+    if (sender.seq_known()) {  // an earlier packet of its own carried an IP ID
+      const uint16_t step = static_cast<uint16_t>(segment.ip_id - sender.ip_id);
+      if (step == 0 || step > 1024) sender.ip_id_incrementing = false;
+    }
+    if (segment.ip_id != 0) sender.ip_id_zero = false;
+    sender.ip_id = segment.ip_id;
+  }
+}
+
+}  // namespace
+
+// Most segments of a capture: an ACK, with or without data, in order, in a synchronized
+// connection whose sides have both spoken, with nothing rare about it. update() would take every
+// one of its checks to the same end; this takes only the steps they lead to (5 % fewer
+// instructions in all on the benchmark capture).
+bool Tracker::usual(const Connection& connection, const Endpoint& sender, const Endpoint& receiver,
+                    const Segment& segment) {
+  return (segment.flags & (tcp_flag::syn | tcp_flag::fin | tcp_flag::rst | tcp_flag::ack)) == tcp_flag::ack &&
+         connection.established && connection.rare == 0 && sender.non_rst_packets == 3 && sender.ack_known &&
+         !receiver.fin_seen && segment.window != 0 && segment.seq == sender.next_seq &&
+         (segment.payload_len == 0 || (sender.data_seen && segment.payload_len < too_far_seq));
+}
+
 void Tracker::update(Connection& connection, const Segment& segment, bool from_originator) {
   Endpoint& sender = connection.sender(from_originator);
   Endpoint& receiver = connection.receiver(from_originator);
+  if (options_.usual_path && usual(connection, sender, receiver, segment)) {
+    // As update() below, step by step, for such a segment.
+    const int64_t usual_gap = segment.ts_ns - connection.last_ts();  // it has packets
+    ++sender.packets;
+    connection.set_last_ts(from_originator, segment.ts_ns);
+    connection.set_frame(sender.last_frame, segment.frame);
+    connection.set_duration(sender.gap_before_last, usual_gap);
+    sender.episode_resets = 0;
+    take_fingerprint(sender, segment);
+    if (seq_gt(segment.ack, sender.max_ack)) sender.max_ack = segment.ack;
+    sender.window = segment.window;
+    sender.offer_window(segment.window, sender.window_scale);
+    if (segment.payload_len > 0) {
+      sender.next_seq = segment.seq + segment.payload_len;
+      sender.add_bytes(segment.payload_len);
+      connection.set_time(sender.last_data_ts, segment.ts_ns);
+      connection.set_frame(sender.last_data_frame, segment.frame);
+    }
+    sender.last_seq = segment.seq;
+    sender.last_ack = segment.ack;
+    sender.set_last(segment.payload_len, segment.flags);
+    return;
+  }
   const int64_t gap = connection.packets() == 0 ? 0 : segment.ts_ns - connection.last_ts();
   const FrameRef previous_frame = sender.last_frame;
   ++sender.packets;
@@ -273,22 +331,7 @@ void Tracker::update(Connection& connection, const Segment& segment, bool from_o
   }
 
   sender.episode_resets = 0;  // it spoke again: a later RST starts a new episode
-  // Fingerprint of the sender's own packets, for comparison with RSTs in its name.
-  sender.ttl_min = std::min(sender.ttl_min, segment.ttl);
-  sender.ttl_max = std::max(sender.ttl_max, segment.ttl);
-  if (segment.df) {
-    sender.df_seen = true;
-  } else {
-    sender.df_missing = true;
-  }
-  if (!segment.src.is_v6()) {
-    if (sender.seq_known()) {  // an earlier packet of its own carried an IP ID
-      const uint16_t step = static_cast<uint16_t>(segment.ip_id - sender.ip_id);
-      if (step == 0 || step > 1024) sender.ip_id_incrementing = false;
-    }
-    if (segment.ip_id != 0) sender.ip_id_zero = false;
-    sender.ip_id = segment.ip_id;
-  }
+  take_fingerprint(sender, segment);
 
   const uint32_t end = segment.seq + segment.seq_len();
   if (segment.has(tcp_flag::syn)) {

@@ -37,6 +37,9 @@ struct TrackerOptions {
   // wrap to cross it.
   uint64_t first_reset_number = 0;
   CompactionOptions compaction;
+  // The short way through the usual segment (Tracker::usual); tests turn it off to show that it
+  // leaves every connection as the long way does.
+  bool usual_path = true;
 };
 
 // What a tracker reports. A tracker owns a share of the connections (all of them with one
@@ -131,6 +134,8 @@ class Tracker {
   Connection* create(const ConnectionKey& key, uint64_t hash, const Segment& segment,
                      bool& from_originator);
   void update(Connection& connection, const Segment& segment, bool from_originator);
+  static bool usual(const Connection& connection, const Endpoint& sender, const Endpoint& receiver,
+                    const Segment& segment);
   void open_reset(Connection& connection, const Segment& segment, bool from_originator,
                   bool created);
   void observe_after(Connection& connection, const Segment& segment, bool from_originator);
