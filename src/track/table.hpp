@@ -291,12 +291,6 @@ class ConnectionTable {
       prefetch(entry.index);
     }
   }
-  // The slot of the connection a logged touch names (its entry should be cached by now).
-  [[gnu::always_inline]] void prefetch_touched_slot(const Retry& entry) {
-    if ((entry.index & v6_bit) == 0 ? entry.index < pool4_.size() : (entry.index & ~v6_bit) < pool6_.size()) {
-      prefetch_slot(at(entry.index).key().hash());
-    }
-  }
   // Whether a Retry entry still names the full connection it was made for, on `list`.
   bool still(const Retry& entry, List list) {
     if (is_compact(entry.index)) return false;
@@ -318,8 +312,9 @@ void ConnectionTable::compact_idle(List list, uint32_t now, uint32_t idle_units,
   // was not touched since (a touch moves it to the front of a list).
   std::vector<Retry> retry;
   retry.swap(retry_[list]);
-  // Each is fetched well ahead: a connection kept full is usually tried at several ticks, out
-  // of the cache every time.
+  // Each is fetched ahead: a connection kept full is tried at several ticks (392,900 tries for
+  // 173,000 compactions on the benchmark capture), though its recent packets often left it in
+  // the cache.
   constexpr size_t retry_ahead = 16;
   for (size_t i = 0; i < retry.size(); ++i) {
     if (i + retry_ahead < retry.size()) prefetch_touched(retry[i + retry_ahead]);
@@ -329,13 +324,12 @@ void ConnectionTable::compact_idle(List list, uint32_t now, uint32_t idle_units,
     // The log is in the order of the touches, as the list is: the same connections come in the
     // same order, and the walk stops at the same one.
     ChunkedFifo<Retry, 4096>& log = touches_[list];
-    constexpr size_t ahead = 16, slot_ahead = 0;
+    constexpr size_t ahead = 16;  // 8 and 12 measured the same; the slots fetched too, no faster
     for (size_t i = 0; i < ahead && i < log.size(); ++i) prefetch_touched(log[i]);
     while (!log.empty() && now - log.front().touched > idle_units) {
       const Retry entry = log.front();
       log.pop_front();
       if (log.size() >= ahead) prefetch_touched(log[ahead - 1]);
-      if (slot_ahead > 0 && log.size() >= slot_ahead) prefetch_touched_slot(log[slot_ahead - 1]);
       if (still(entry, list)) compact_if(entry.index, at(entry.index));
     }
     return;
