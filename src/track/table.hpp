@@ -285,16 +285,17 @@ class ConnectionTable {
   // connection was touched again since, freed or compacted is passed over.
   bool logged_[lists] = {false, false, false, false};
   ChunkedFifo<Retry, 4096> touches_[lists];
+  // Whether a full index lies within its pool.
+  bool in_pools(uint32_t index) const {
+    return (index & v6_bit) == 0 ? index < pool4_.size() : (index & ~v6_bit) < pool6_.size();
+  }
   // The full connection a logged touch names, if its index is in the pools (a hint only).
   [[gnu::always_inline]] void prefetch_touched(const Retry& entry) const {
-    if ((entry.index & v6_bit) == 0 ? entry.index < pool4_.size() : (entry.index & ~v6_bit) < pool6_.size()) {
-      prefetch(entry.index);
-    }
+    if (in_pools(entry.index)) prefetch(entry.index);
   }
   // Whether a Retry entry still names the full connection it was made for, on `list`.
   bool still(const Retry& entry, List list) {
-    if (is_compact(entry.index)) return false;
-    if ((entry.index & v6_bit) == 0 ? entry.index >= pool4_.size() : (entry.index & ~v6_bit) >= pool6_.size()) return false;
+    if (is_compact(entry.index) || !in_pools(entry.index)) return false;
     const Connection& connection = at(entry.index);
     return connection.list == list && connection.id() == entry.id && connection.touched == entry.touched;
   }
