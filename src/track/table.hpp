@@ -271,7 +271,8 @@ class ConnectionTable {
   uint32_t newest_[lists] = {0, 0, 0, 0};
   uint32_t oldest_[lists] = {0, 0, 0, 0};
   // Per list, the newest connection compact_idle() has passed (0 for none): the older ones are
-  // compact, or waiting in retry_.
+  // compact, or waiting in retry_. A logged list (log_touches) keeps its place in its log
+  // instead, and this stays 0.
   uint32_t frontier_[lists] = {0, 0, 0, 0};
   // Connections compact_idle() was told to keep full for now, with their ids and clocks (an
   // index may be reused by another connection, or the connection touched, before the retry).
