@@ -235,6 +235,9 @@ TEST(Compaction, SameReportWhenEveryIdleConnectionIsCompactedOnEveryCapture) {
     compacted += always_stats.track.compacted;
     restored += always_stats.track.restored;
   }
+  // The counts below need the shared corpus; the sample alone is too short for them (its report
+  // was still compared above).
+  if (manifest_files().empty()) GTEST_SKIP() << "the shared capture corpus is absent";
   // Most shared captures are short (a tick comes every 8192 segments or second of capture).
   EXPECT_GT(compacted, 300u);
   EXPECT_GT(restored, 30u) << compacted;
