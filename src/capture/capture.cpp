@@ -457,6 +457,18 @@ bool CaptureSet::add_memory(std::string name, std::vector<uint8_t> bytes) {
 
 bool CaptureSet::next(Packet& packet) { return impl_->next(packet); }
 
+FetchAhead CaptureSet::fetch_ahead() {
+  if (!impl_->started) impl_->start();
+  if (impl_->single == nullptr || !impl_->single->pcap_reader->mapped()) return {};
+  // Through the set, not straight to the reader: an input is closed, and its reader freed, as
+  // soon as it ends, while the loop may take steps to its own end.
+  return {[](void* impl) {
+            const Impl::Input* single = static_cast<Impl*>(impl)->single;
+            if (single->pcap_reader != nullptr) single->pcap_reader->prefetch_ahead();
+          },
+          impl_.get()};
+}
+
 const CaptureStats& CaptureSet::stats() const { return impl_->stats; }
 
 std::string CaptureSet::check_filter(const std::string& expression, uint32_t link_type) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/fetch_ahead.hpp"
 #include "core/stats.hpp"
 #include "core/types.hpp"
 
@@ -57,6 +58,10 @@ class CaptureSet {
   bool next(Packet& packet);
 
   const CaptureStats& stats() const;
+
+  // A step of fetching ahead for a loop to take while it is busy (see FetchAhead): for one mapped
+  // classic pcap file, unfiltered; empty otherwise. Valid while this set lives.
+  FetchAhead fetch_ahead();
 
   // Checks a BPF expression for `link_type`; returns an empty string if it compiles, else why not.
   static std::string check_filter(const std::string& expression, uint32_t link_type = 1);

@@ -199,6 +199,8 @@ bool PcapReader::check_mapping(size_t at) {
   return true;
 }
 
+bool PcapReader::within_file(size_t until) const { return mapping_->file_size() >= until; }
+
 PcapReader::Status PcapReader::fail_mapping(uint64_t offset) {
   const uint64_t now = mapping_->file_size();
   if (now < mapping_->size()) {

@@ -60,8 +60,9 @@ void Analyzer::add(const Segment& segment) {
   impl_->add(copy, key, key.hash());
 }
 
-void Analyzer::add_batch(Segment* segments, size_t count) {
+void Analyzer::add_batch(Segment* segments, size_t count, FetchAhead ahead) {
   impl_->tracker.add_prefetched(segments, count, [&](size_t i, const ConnectionKey& key, uint64_t hash) {
+    if (ahead) ahead();
     impl_->add(segments[i], key, hash);
   });
 }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/finding.hpp"
+#include "core/fetch_ahead.hpp"
 #include "core/stats.hpp"
 #include "core/types.hpp"
 #include "track/tracker.hpp"
@@ -121,8 +122,8 @@ class Analyzer {
   // Feeds one decoded segment, in capture order.
   void add(const Segment& segment);
   // Feeds a batch of segments in order: the same as add() on each, with the caches warmed ahead.
-  // The segments get their clock_ns set on the way.
-  void add_batch(Segment* segments, size_t count);
+  // The segments get their clock_ns set on the way. `ahead`, when given, takes a step for each.
+  void add_batch(Segment* segments, size_t count, FetchAhead ahead = {});
   // Moves the clock without a segment (live capture idles): judges RSTs whose horizon passed.
   void advance(int64_t now_ns);
   // Judges everything still open and reports cross-connection patterns. Call once at the end.

@@ -427,6 +427,7 @@ RunStats analyze_one_thread(CaptureSet& capture, const AnalyzerOptions& options,
   size_t count = 0;
   Packet packet;
   uint64_t until_progress = progress_every;
+  const FetchAhead ahead = capture.fetch_ahead();
   for (bool more = true; more;) {
     more = capture.next(packet);
     // Decoded in place: a batch is only a window of segments ahead of their lookups.
@@ -436,7 +437,7 @@ RunStats analyze_one_thread(CaptureSet& capture, const AnalyzerOptions& options,
     }
     if (count == single_batch || (!more && count > 0)) {
       batch.attach_payloads();
-      analyzer.add_batch(batch.segments.data(), count);
+      analyzer.add_batch(batch.segments.data(), count, ahead);
       batch.payloads.clear();
       batch.kept.clear();
       count = 0;
