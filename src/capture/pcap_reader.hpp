@@ -128,10 +128,10 @@ class PcapReader {
       const auto at = static_cast<size_t>(header - data_);
       // A header of zeros is also what the rest of the last page of a file cut short since it
       // was mapped reads as: rare in a capture, so look at the file's size then.
-      // A fault (a page past the end of a file cut short) may come from a read well ahead of
-      // this record: the records wholly before the file's end are still the file's.
       const bool suspect = (raw_seconds | caplen) == 0;
       if ((at >= next_check_ || suspect) && !check_mapping(at)) return fail_mapping(at);
+      // A fault (a page past the end of a file cut short) may come from a read well ahead of
+      // this record: the records wholly before the file's end are still the file's.
       if (mapping_->faulted() && !within_file(position_)) return fail_mapping(at);
       return Status::packet;
     }
